@@ -1,0 +1,54 @@
+"""byoklib: bring your own key into IBM Key Protect with an import token.
+
+The public names are re-exported here so notebooks read
+`from byoklib import encrypt_nonce, KeyProtectClient, running_server`.
+They load lazily, so importing the client never pulls in the mock, and a
+missing optional dependency (pandas for timing) only matters when used.
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "errors": ["KeyProtectError", "CATALOGUE"],
+    "primitives": [
+        "generate_key_material", "encrypt_nonce", "decrypt_nonce", "wrap_key_material",
+        "unwrap_key_material", "NonceAuthenticationError", "UnwrapError",
+        "RSAES_OAEP_SHA_256", "RSAES_OAEP_SHA_1", "b64encode", "b64decode",
+        "load_public_key", "load_private_key", "public_key_pem", "public_key_fingerprint",
+        "token_payload_from_public_key", "public_key_from_token_payload",
+        "generate_rsa_private_key",
+    ],
+    "secure_import": ["ImportToken", "prepare_secure_import"],
+    "hsm": ["HSM", "KeyPairPool", "fixed_key_pairs"],
+    "service": ["KeyProtectService", "SystemClock", "ManualClock"],
+    "server": ["running_server", "create_app", "serve", "RunningServer"],
+    "client": ["KeyProtectClient", "byok_import", "iam_token"],
+    "openssl": ["OpenSSL", "OpenSSLUnavailable"],
+    "timing": ["measure", "measure_steps", "plot_steps"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE) + ["data_path", "DATA_DIR"]
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+def data_path(*parts: str) -> Path:
+    """A file under the repository's `data/` folder, wherever the kernel was started."""
+    return DATA_DIR.joinpath(*parts)
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'byoklib' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"byoklib.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

@@ -1,0 +1,135 @@
+"""Key Protect errors: one exception type and the catalogue of reason codes.
+
+Every failure the mock reports, and every failure the client parses, is a
+`KeyProtectError` carrying the HTTP status, the reason code, a human message and,
+where one field is at fault, a `target`. The catalogue below holds the status and
+the reason message of each code, taken from IBM's error-message reference
+(see ../shared/reference/keyprotect-api.md section 7). Codes the reference marks
+UNCONFIRMED are listed too and say so: they are this project's choice.
+
+This module imports nothing of byoklib, so both wings (service and client) can use it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from http import HTTPStatus
+
+MORE_INFO = "https://cloud.ibm.com/apidocs/key-protect"
+ERROR_COLLECTION_TYPE = "application/vnd.ibm.kms.error+json"
+
+
+@dataclass(frozen=True)
+class ReasonCode:
+    code: str
+    status: int
+    message: str
+    confirmed: bool = True
+
+
+def _r(code: str, status: int, message: str, confirmed: bool = True) -> ReasonCode:
+    return ReasonCode(code, status, message, confirmed)
+
+
+CATALOGUE: dict[str, ReasonCode] = {r.code: r for r in [
+    # --- import tokens -----------------------------------------------------------
+    _r("IMPORT_TOKEN_EXPIRED_ERR", 409, "The import token has expired."),
+    _r("IMPORT_TOKEN_NOT_FOUND_ERR", 404,
+       "An import token was not found in the specified service instance", confirmed=False),
+    _r("IMPORT_TOKEN_RETRIEVALS_EXCEEDED_ERR", 409,
+       "The import token has reached its maxAllowedRetrievals", confirmed=False),
+    _r("INCORRECT_NONCE_ERR", 400,
+       "The nonce does not match existing record: Please ensure the correct nonce was given "
+       "in the request"),
+    _r("INCORRECT_NONCE_IV_ERR", 400,
+       "The provided encrypted nonce was not encrypted with the key material given OR the "
+       "provided IV does not match the encrypted nonce"),
+    _r("UNPROCESSABLE_PAYLOAD_ERR", 400,
+       "The payload could not be decrypted with the import token's private key",
+       confirmed=False),
+    # --- request shape -----------------------------------------------------------
+    _r("BAD_BODY_ERR", 400, "Invalid body data was passed: Please ensure the data passed had "
+       "valid formatting with no invalid characters"),
+    _r("NO_BODY_ERR", 400, "Missing body in request"),
+    _r("COLLECTION_TOTAL_MISMATCH_ERR", 400,
+       "The collection total does not match the number of resources"),
+    _r("NUM_COLLECTION_RESOURCE_ERR", 400, "Only a single resource is supported per request"),
+    _r("INVALID_FIELD_ERR", 400, "The field is invalid"),
+    _r("INVALID_QUERY_PARAM_ERR", 400, "The query parameter is invalid"),
+    _r("INVALID_HEADER_ERR", 400, "The header is invalid", confirmed=False),
+    _r("BODY_TOO_LARGE_ERR", 413, "The request body is too large", confirmed=False),
+    _r("UNSUPPORTED_MEDIA_TYPE_ERR", 415, "The content type is not supported", confirmed=False),
+    _r("NOT_FOUND_ERR", 404, "The requested resource does not exist", confirmed=False),
+    _r("METHOD_NOT_ALLOWED_ERR", 405, "The method is not allowed on this resource",
+       confirmed=False),
+    # --- keys --------------------------------------------------------------------
+    _r("KEY_NOT_FOUND_ERR", 404, "key does not exist"),
+    _r("KEY_DELETED_ERR", 410, "The key has already been deleted: Please delete references "
+       "to this key"),
+    _r("KEY_ROOT_REQ_ERR", 400, "Requested action can only be completed with a root key"),
+    _r("KEY_PAYLOAD_REQ_ERR", 400, "This root key was created with user-supplied key "
+       "material: Key material is required to perform a 'rotate' action"),
+    _r("KEY_ACTION_INVALID_STATE_ERR", 409, "Key is not in a valid state"),
+    _r("KEY_ROTATION_NOT_PERMITTED", 409, "This root key has been rotated within the last "
+       "hour: Only one 'rotate' action per hour is permitted"),
+    _r("KEY_CREATE_IMPORT_ACCESS_ERR", 409, "This action is not permitted by the "
+       "keyCreateImportAccess policy of this instance"),
+    _r("KEY_EXPIRED_ERR", 400, "The key has expired"),
+    _r("KEY_RESTORE_EXPIRED", 400, "The key cannot be restored more than 30 days after it "
+       "was deleted"),
+    _r("REQ_TOO_EARLY_ERR", 409, "The key was updated recently: Please wait and try again"),
+    _r("UNPROCESSABLE_CIPHERTEXT_ERR", 422, "The provided ciphertext is invalid or corrupted"),
+    _r("ROTATION_POLICY_NOT_ALLOWED_ERR", 400, "A rotation policy cannot be set on a key "
+       "with imported key material: Imported keys must be rotated manually",
+       confirmed=False),
+    # --- access ------------------------------------------------------------------
+    _r("UNAUTHORIZED_ERR", 401, "The user does not have access to the requested resource"),
+    _r("FORBIDDEN_ERR", 403, "The token does not grant access to this instance",
+       confirmed=False),
+]}
+
+
+class KeyProtectError(Exception):
+    """A Key Protect failure: HTTP status, reason code, message and an optional target.
+
+    `target` is a `(type, name)` pair such as `("field", "payload")`. Messages are
+    written by the code that raises them and must never contain key material.
+    """
+
+    def __init__(self, status: int, code: str, message: str | None = None,
+                 target: tuple[str, str] | None = None, error_msg: str | None = None):
+        known = CATALOGUE.get(code)
+        self.status = int(status)
+        self.code = code
+        self.message = message or (known.message if known else code)
+        self.target = tuple(target) if target else None
+        self.error_msg = error_msg or _error_msg(self.status, self.code)
+        super().__init__(f"{self.status} {self.code}: {self.message}")
+
+    @classmethod
+    def of(cls, code: str, message: str | None = None,
+           target: tuple[str, str] | None = None) -> "KeyProtectError":
+        """Raise-ready error for a catalogued code, with its documented status."""
+        return cls(CATALOGUE[code].status, code, message, target)
+
+    def to_body(self) -> dict:
+        """The JSON body Key Protect sends for this error."""
+        reason = {"code": self.code, "message": self.message, "status": self.status,
+                  "moreInfo": MORE_INFO}
+        if self.target:
+            reason["target"] = {"type": self.target[0], "name": self.target[1]}
+        return {
+            "metadata": {"collectionType": ERROR_COLLECTION_TYPE, "collectionTotal": 1},
+            "resources": [{"errorMsg": self.error_msg, "reasons": [reason]}],
+        }
+
+    def __repr__(self) -> str:
+        return (f"KeyProtectError(status={self.status}, code={self.code!r}, "
+                f"message={self.message!r}, target={self.target!r})")
+
+
+def _error_msg(status: int, code: str) -> str:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    return f"{phrase}: The request could not be completed: Please see `reasons` for more details ({code})"

@@ -1,0 +1,74 @@
+"""Round trips and failure modes of the primitives (vectors live in test_vectors.py)."""
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from byoklib import (b64decode, decrypt_nonce, encrypt_nonce, generate_key_material,
+                     load_private_key, unwrap_key_material, wrap_key_material, data_path,
+                     NonceAuthenticationError, UnwrapError, RSAES_OAEP_SHA_1)
+
+
+@pytest.fixture(scope="module")
+def test_key():
+    return load_private_key(data_path("test-only", "token-key-1.pem").read_bytes())
+
+
+@pytest.mark.parametrize("bits", [128, 192, 256])
+def test_key_material_sizes(bits):
+    assert len(generate_key_material(bits)) == bits // 8
+
+
+@pytest.mark.parametrize("bits", [0, 64, 255, 512, "256"])
+def test_key_material_refuses_other_sizes(bits):
+    with pytest.raises(ValueError):
+        generate_key_material(bits)
+
+
+def test_nonce_round_trip_and_layout():
+    key, nonce = generate_key_material(), bytes(range(12))
+    sealed, iv = encrypt_nonce(key, nonce)
+    assert len(iv) == 12 and len(sealed) == 12 + 16
+    assert decrypt_nonce(key, sealed, iv) == nonce
+
+
+@pytest.mark.parametrize("part", ["key", "iv", "ciphertext", "tag"])
+def test_nonce_tamper_fails(part):
+    key, nonce = generate_key_material(), bytes(12)
+    sealed, iv = encrypt_nonce(key, nonce)
+    if part == "key":
+        key = bytes([key[0] ^ 1]) + key[1:]
+    elif part == "iv":
+        iv = bytes([iv[0] ^ 1]) + iv[1:]
+    elif part == "ciphertext":
+        sealed = bytes([sealed[0] ^ 1]) + sealed[1:]
+    else:
+        sealed = sealed[:-1] + bytes([sealed[-1] ^ 1])
+    with pytest.raises(ValueError) as info:
+        decrypt_nonce(key, sealed, iv)
+    assert isinstance(info.value, NonceAuthenticationError)
+
+
+def test_wrap_round_trip_pem_and_object(test_key):
+    material = generate_key_material(256)
+    pem = test_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    for public in (pem, pem.decode(), test_key.public_key()):
+        ciphertext = wrap_key_material(material, public)
+        assert len(ciphertext) == 512
+        assert unwrap_key_material(ciphertext, test_key) == material
+
+
+def test_unwrap_with_wrong_hash_fails(test_key):
+    ciphertext = wrap_key_material(b"k" * 32, test_key.public_key())
+    with pytest.raises(UnwrapError):
+        unwrap_key_material(ciphertext, test_key, RSAES_OAEP_SHA_1)
+
+
+def test_unknown_algorithm_refused(test_key):
+    with pytest.raises(ValueError):
+        wrap_key_material(b"k" * 32, test_key.public_key(), "RSAES_PKCS1_V1_5")
+
+
+@pytest.mark.parametrize("bad", ["not base64!", "QUJD=", "QU JD", "é"])
+def test_b64decode_is_strict(bad):
+    with pytest.raises(ValueError):
+        b64decode(bad)
