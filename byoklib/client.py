@@ -1,0 +1,560 @@
+"""A `requests`-based client for the Key Protect v2 REST API, import tokens first.
+
+    client = KeyProtectClient("http://127.0.0.1:8080", "my-instance", "Bearer <IAM token>")
+    key = byok_import(client, key_material, "my-root-key")    # token -> encrypt -> import
+    dek = client.wrap(key["id"])                              # {"plaintext": b"...", ...}
+
+Methods read like the API: one method per endpoint, snake_case arguments, and they
+return `resources[0]` of the response (or the resource list for list calls, or None for
+204 responses). Base64 fields of wrap/unwrap/rewrap come back as bytes. Every non-2xx
+response becomes a `KeyProtectError` parsed from Key Protect's error body — or, when the
+body is not one (a proxy's HTML page, a 401 without reasons), a `KeyProtectError` with
+code `HTTP_<status>`. Network failures stay `requests` exceptions. `last_response` holds
+the last `requests.Response` so a notebook can show status codes.
+
+The client knows nothing of the mock: it talks to whatever URL it is given, so the same
+notebook cell runs against `byoklib.server.running_server()` and against IBM Cloud.
+
+Connecting to the real service (`KeyProtectClient.from_env()`), environment variables:
+    KP_URL          service URL, e.g. https://us-south.kms.cloud.ibm.com (the default)
+    KP_INSTANCE_ID  the Key Protect instance GUID (required)
+    KP_TOKEN        a bearer token to use as is, or else
+    KP_API_KEY      an IBM Cloud API key exchanged at IAM (IBMCLOUD_API_KEY also works)
+    KP_IAM_URL      IAM token endpoint (default https://iam.cloud.ibm.com/identity/token)
+    KP_KEY_RING     optional key ring id, sent as x-kms-key-ring
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import datetime, timezone
+from http import HTTPStatus
+from urllib.parse import quote
+
+import requests
+
+from . import primitives
+from .errors import KeyProtectError
+from .secure_import import ImportToken, prepare_secure_import
+
+DEFAULT_URL = "https://us-south.kms.cloud.ibm.com"
+IAM_URL = "https://iam.cloud.ibm.com/identity/token"
+APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
+API_PREFIX = "/api/v2/"
+KEY_TYPE = "application/vnd.ibm.kms.key+json"
+POLICY_TYPE = "application/vnd.ibm.kms.policy+json"
+JSON_TYPE = "application/json"
+# The request content types IBM's Python and Java clients send, so the mock is exercised
+# with what real clients send rather than only with plain application/json.
+ACTION_TYPES = {action: f"application/vnd.ibm.kms.key_action_{action}+json"
+                for action in ("wrap", "unwrap", "rewrap", "rotate")}
+UNEXPECTED_RESPONSE = "UNEXPECTED_RESPONSE"  # a 2xx whose body is not what the API promises
+_CODE_IN_ERROR_MSG = re.compile(r"\(([A-Z][A-Z0-9_]+)\)\s*$")
+_NO_BODY = object()
+
+
+class KeyProtectClient:
+    """One Key Protect instance over a keep-alive `requests.Session`.
+
+    `token` is a bearer token, with or without the "Bearer " prefix. It is kept out of
+    `repr`, out of `session.headers` and out of every error message.
+    """
+
+    def __init__(self, url: str, instance_id: str, token: str, *,
+                 session: requests.Session | None = None, key_ring: str | None = None,
+                 timeout: float = 30, correlation_id: str | None = None):
+        if not url or not instance_id:
+            raise ValueError("a service URL and an instance id are required")
+        self.url = _base_url(url)
+        self.instance_id = instance_id
+        self.key_ring = key_ring
+        self.timeout = timeout
+        self.correlation_id = correlation_id
+        self.set_token(token)
+        self._owns_session = session is None
+        self.session = session if session is not None else requests.Session()
+        self.last_response: requests.Response | None = None
+
+    # --- construction from credentials ---------------------------------------------------
+
+    @classmethod
+    def from_api_key(cls, url: str, instance_id: str, api_key: str, *, iam_url: str = IAM_URL,
+                     session: requests.Session | None = None, **options) -> "KeyProtectClient":
+        """Exchange an IBM Cloud API key at IAM for a bearer token, then connect.
+        IAM tokens last about an hour; call again (or `set_token`) for a longer session."""
+        own = session is None
+        session = session if session is not None else requests.Session()
+        token = iam_token(api_key, iam_url, session=session)
+        client = cls(url, instance_id, token, session=session, **options)
+        client._owns_session = own
+        return client
+
+    @classmethod
+    def from_env(cls, environ=None, **options) -> "KeyProtectClient":
+        """Connect with the KP_* environment variables listed in the module docstring."""
+        env = os.environ if environ is None else environ
+        url = env.get("KP_URL") or DEFAULT_URL
+        instance_id = env.get("KP_INSTANCE_ID")
+        token = env.get("KP_TOKEN")
+        api_key = env.get("KP_API_KEY") or env.get("IBMCLOUD_API_KEY")
+        if not instance_id or not (token or api_key):
+            raise ValueError("set KP_INSTANCE_ID and one of KP_TOKEN, KP_API_KEY or "
+                             "IBMCLOUD_API_KEY (and KP_URL unless it is us-south)")
+        options.setdefault("key_ring", env.get("KP_KEY_RING") or None)
+        if token:
+            return cls(url, instance_id, token, **options)
+        return cls.from_api_key(url, instance_id, api_key,
+                                iam_url=env.get("KP_IAM_URL") or IAM_URL, **options)
+
+    def set_token(self, token: str) -> None:
+        """Replace the bearer token (e.g. a refreshed IAM token)."""
+        if not token or not str(token).strip():
+            raise ValueError("a non-empty bearer token is required")
+        token = str(token).strip()
+        self._authorization = token if token.lower().startswith("bearer ") else f"Bearer {token}"
+
+    def close(self) -> None:
+        if self._owns_session:
+            self.session.close()
+
+    def __enter__(self) -> "KeyProtectClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        ring = f", key_ring={self.key_ring!r}" if self.key_ring else ""
+        return f"KeyProtectClient(url={self.url!r}, instance_id={self.instance_id!r}{ring})"
+
+    # --- the one request helper -----------------------------------------------------------
+
+    def request(self, method: str, path: str, *, body=_NO_BODY, params: dict | None = None,
+                content_type: str = JSON_TYPE, headers: dict | None = None) -> requests.Response:
+        """Send one API request (`path` relative to /api/v2/) and return the response;
+        raise `KeyProtectError` for any non-2xx status. Public so a notebook can send a
+        request the methods below do not make (a tampered body, a raw field)."""
+        all_headers = self._headers()
+        data = None
+        if body is not _NO_BODY:
+            data = json.dumps(body).encode("utf-8")
+            all_headers["Content-Type"] = content_type
+        all_headers.update(headers or {})
+        response = self.session.request(
+            method, self.url + API_PREFIX + path.lstrip("/"), params=_query(params),
+            data=data, headers=all_headers, timeout=self.timeout)
+        self.last_response = response
+        if not 200 <= response.status_code < 300:
+            raise error_from_response(response)
+        return response
+
+    def _headers(self) -> dict:
+        headers = {"Authorization": self._authorization, "bluemix-instance": self.instance_id,
+                   "Accept": JSON_TYPE}
+        if self.key_ring:
+            headers["x-kms-key-ring"] = self.key_ring
+        if self.correlation_id:
+            headers["correlation-id"] = self.correlation_id
+        return headers
+
+    # --- import tokens ------------------------------------------------------------------
+
+    def create_import_token(self, expiration: int | None = None,
+                            max_allowed_retrievals: int | None = None) -> dict:
+        """POST /import_token (200). Replaces the instance's previous token."""
+        body = _without_none({"expiration": expiration,
+                              "maxAllowedRetrievals": max_allowed_retrievals})
+        return _resource(self.request("POST", "import_token", body=body))
+
+    def get_import_token_raw(self) -> dict:
+        """GET /import_token as the service sent it (payload and nonce still base64).
+        Each call uses up one retrieval."""
+        return _resource(self.request("GET", "import_token"))
+
+    def get_import_token(self) -> ImportToken:
+        """GET /import_token, checked and parsed (ValueError if it is not a valid token)."""
+        return ImportToken.from_response(self.get_import_token_raw())
+
+    # --- creating and importing keys ------------------------------------------------------
+
+    def create_key(self, name: str, *, payload=None, extractable: bool = False,
+                   encrypted_nonce=None, iv=None, encryption_algorithm: str | None = None,
+                   description: str | None = None, expiration_date=None,
+                   prefer: str | None = None) -> dict:
+        """POST /keys (201). `payload`, `encrypted_nonce` and `iv` are sent as given when
+        they are base64 strings and base64-encoded when they are bytes."""
+        resource = _without_none({
+            "type": KEY_TYPE, "name": name, "description": description,
+            "expirationDate": _rfc3339(expiration_date), "extractable": bool(extractable),
+            "payload": _b64(payload), "encryptedNonce": _b64(encrypted_nonce),
+            "iv": _b64(iv), "encryptionAlgorithm": encryption_algorithm})
+        body = {"metadata": {"collectionType": KEY_TYPE, "collectionTotal": 1},
+                "resources": [resource]}
+        return _resource(self.request("POST", "keys", body=body, content_type=KEY_TYPE,
+                                      headers=_prefer(prefer)))
+
+    def create_root_key(self, name: str, **options) -> dict:
+        """A root key generated by the service (or imported when `payload` is given)."""
+        return self.create_key(name, extractable=False, **options)
+
+    def create_standard_key(self, name: str, payload=None, **options) -> dict:
+        return self.create_key(name, payload=payload, extractable=True, **options)
+
+    def import_root_key(self, name: str, key_material: bytes, **options) -> dict:
+        """Import raw key material protected only by TLS (no import token). The size is
+        not checked here, so a notebook can watch the service refuse a wrong one."""
+        return self.create_key(name, payload=bytes(key_material), extractable=False, **options)
+
+    # --- reading keys ------------------------------------------------------------------------
+
+    def get_key(self, key_id: str) -> dict:
+        return _resource(self.request("GET", _key_path(key_id)))
+
+    def get_key_metadata(self, key_id: str) -> dict:
+        return _resource(self.request("GET", _key_path(key_id, "metadata")))
+
+    def list_keys(self, limit: int | None = None, offset: int | None = None, state=None,
+                  extractable: bool | None = None) -> list[dict]:
+        """GET /keys; `state` is one integer state or a list of them."""
+        params = {"limit": limit, "offset": offset, "state": state, "extractable": extractable}
+        return _resources(self.request("GET", "keys", params=params))
+
+    def key_total(self, state=None, extractable: bool | None = None) -> int:
+        """HEAD /keys: the number of keys, from the Key-Total header."""
+        response = self.request("HEAD", "keys", params={"state": state, "extractable": extractable})
+        total = response.headers.get("Key-Total")
+        if total is None or not total.strip().isdigit():
+            raise KeyProtectError(response.status_code, UNEXPECTED_RESPONSE,
+                                  "HEAD /keys answered without a numeric Key-Total header")
+        return int(total)
+
+    def list_key_versions(self, key_id: str, *, limit: int | None = None,
+                          offset: int | None = None, total_count: bool | None = None,
+                          all_key_states: bool | None = None) -> list[dict]:
+        """GET /keys/{id}/versions: `[{id, creationDate}]`, newest first."""
+        params = {"limit": limit, "offset": offset, "totalCount": total_count,
+                  "allKeyStates": all_key_states}
+        return _resources(self.request("GET", _key_path(key_id, "versions"), params=params))
+
+    # --- envelope encryption ---------------------------------------------------------------
+
+    def wrap(self, key_id: str, plaintext: bytes | None = None, aad=None) -> dict:
+        """Wrap a DEK (or have the service make a 32-byte one when `plaintext` is None).
+        Returns `ciphertext` (and `plaintext` when generated) as bytes, plus `keyVersion`."""
+        body = _without_none({"plaintext": _b64(plaintext), "aad": _aad(aad)})
+        return self._action(key_id, "wrap", body)
+
+    def unwrap(self, key_id: str, ciphertext: bytes, aad=None) -> dict:
+        """Returns `plaintext` as bytes, `keyVersion`, and — when the DEK was wrapped under
+        an older version — a rewrapped `ciphertext` (bytes) and `rewrappedKeyVersion`."""
+        return self._action(key_id, "unwrap", _ciphertext_body(ciphertext, aad))
+
+    def rewrap(self, key_id: str, ciphertext: bytes, aad=None) -> dict:
+        return self._action(key_id, "rewrap", _ciphertext_body(ciphertext, aad))
+
+    def _action(self, key_id: str, action: str, body: dict) -> dict:
+        response = self.request("POST", _key_path(key_id, "actions", action), body=body,
+                                content_type=ACTION_TYPES[action])
+        return _decode_fields(response, _resource(response) or {})
+
+    # --- rotation, states, deletion ---------------------------------------------------------
+
+    def rotate(self, key_id: str, *, payload=None, encrypted_nonce=None, iv=None,
+               encryption_algorithm: str | None = None) -> dict | None:
+        """POST /keys/{id}/actions/rotate (204 → None). Generated keys rotate with no
+        fields; imported keys need new material (see `rotate_with_material`)."""
+        body = _without_none({"payload": _b64(payload), "encryptedNonce": _b64(encrypted_nonce),
+                              "iv": _b64(iv), "encryptionAlgorithm": encryption_algorithm})
+        response = self.request("POST", _key_path(key_id, "actions", "rotate"), body=body,
+                                content_type=ACTION_TYPES["rotate"])
+        return _resource(response)
+
+    def rotate_with_material(self, key_id: str, key_material: bytes, use_token: bool = True,
+                             *, token: ImportToken | None = None) -> dict | None:
+        """Rotate an imported root key to new material: sealed with an import token
+        (retrieved now unless one is given), or sent over TLS only when `use_token=False`."""
+        if not use_token:
+            return self.rotate(key_id, payload=bytes(key_material))
+        fields = prepare_secure_import(key_material, token or self.get_import_token())
+        return self.rotate(key_id, **_as_kwargs(fields))
+
+    def disable_key(self, key_id: str) -> None:
+        """Suspend a root key (state 2); 204."""
+        self.request("POST", _key_path(key_id, "actions", "disable"))
+
+    def enable_key(self, key_id: str) -> None:
+        self.request("POST", _key_path(key_id, "actions", "enable"))
+
+    def delete_key(self, key_id: str, *, prefer: str | None = None,
+                   force: bool = False) -> dict | None:
+        """DELETE /keys/{id}: the deleted key with prefer="return=representation", else
+        whatever the service sends (None for 204)."""
+        response = self.request("DELETE", _key_path(key_id),
+                                params={"force": True if force else None},
+                                headers=_prefer(prefer))
+        return _resource(response)
+
+    def restore_key(self, key_id: str) -> dict:
+        """POST /keys/{id}/restore (201): a deleted key back to Active."""
+        return _resource(self.request("POST", _key_path(key_id, "restore")))
+
+    # --- policies ------------------------------------------------------------------------
+
+    def set_rotation_policy(self, key_id: str, interval_month: int, enabled: bool = True) -> dict:
+        """PUT /keys/{id}/policies?policy=rotation. Refused for imported keys."""
+        policy = {"type": POLICY_TYPE,
+                  "rotation": {"enabled": bool(enabled), "interval_month": interval_month}}
+        response = self.request("PUT", _key_path(key_id, "policies"),
+                                params={"policy": "rotation"}, body=_policy_body(policy),
+                                content_type=POLICY_TYPE)
+        return _resource(response)
+
+    def get_key_policies(self, key_id: str) -> list[dict]:
+        return _resources(self.request("GET", _key_path(key_id, "policies")))
+
+    def set_instance_policy_key_create_import_access(
+            self, enforce_token: bool = False, *, enabled: bool = True,
+            create_root_key: bool = True, create_standard_key: bool = True,
+            import_root_key: bool = True, import_standard_key: bool = True) -> None:
+        """PUT /instance/policies?policy=keyCreateImportAccess (204). With
+        `enforce_token=True` the instance refuses key material sent without an import token."""
+        data = {"enabled": bool(enabled)}
+        if enabled:
+            data["attributes"] = {
+                "create_root_key": create_root_key, "create_standard_key": create_standard_key,
+                "import_root_key": import_root_key, "import_standard_key": import_standard_key,
+                "enforce_token": enforce_token}
+        policy = {"policy_type": "keyCreateImportAccess", "policy_data": data}
+        self.request("PUT", "instance/policies", params={"policy": "keyCreateImportAccess"},
+                     body=_policy_body(policy), content_type=POLICY_TYPE)
+
+    def get_instance_policies(self, policy: str | None = None) -> list[dict]:
+        return _resources(self.request("GET", "instance/policies", params={"policy": policy}))
+
+
+# --- the whole secure import ----------------------------------------------------------------
+
+def byok_import(client: KeyProtectClient, key_material: bytes, name: str, *,
+                description: str | None = None, expiration_date=None,
+                token: ImportToken | None = None, prefer: str | None = None) -> dict:
+    """Steps 2-4 of the protocol: retrieve the import token (unless given), seal the nonce
+    and wrap the material (`prepare_secure_import`), then create the root key.
+    Expiry is left to the service: its clock, not this machine's, decides."""
+    token = token if token is not None else client.get_import_token()
+    fields = prepare_secure_import(key_material, token)
+    return client.create_key(name, extractable=False, description=description,
+                             expiration_date=expiration_date, prefer=prefer,
+                             **_as_kwargs(fields))
+
+
+def iam_token(api_key: str, url: str = IAM_URL, session: requests.Session | None = None,
+              timeout: float = 30) -> str:
+    """Exchange an IBM Cloud API key for an IAM access token (form POST, apikey grant).
+    Failures raise `KeyProtectError` with IAM's errorCode; the key is never logged or
+    echoed in a message."""
+    if not api_key:
+        raise ValueError("an API key is required")
+    response = (session or requests).post(
+        url, data={"grant_type": APIKEY_GRANT, "apikey": api_key},
+        headers={"Accept": JSON_TYPE}, timeout=timeout)
+    if not 200 <= response.status_code < 300:
+        raise _scrubbed(error_from_response(response), api_key)
+    body = _json(response)
+    token = body.get("access_token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token:
+        raise KeyProtectError(response.status_code, UNEXPECTED_RESPONSE,
+                              "IAM answered without an access_token")
+    return token
+
+
+# --- the one error parser -------------------------------------------------------------------
+
+def error_from_response(response: requests.Response) -> KeyProtectError:
+    """A `KeyProtectError` for any non-2xx response.
+
+    Key Protect bodies give `resources[0].errorMsg` and `reasons[0]` (code, message,
+    target); keys are matched case-insensitively, as IBM's Go client does. Without reasons
+    the code comes from the "(CODE)" that ends errorMsg, then IAM's `errorCode`, then
+    `HTTP_<status>`. A body that is not JSON is described, never quoted.
+    """
+    status = response.status_code
+    body = _json(response)
+    body = body if isinstance(body, dict) else {}
+    resources = _field(body, "resources")
+    resource = resources[0] if isinstance(resources, list) and resources \
+        and isinstance(resources[0], dict) else {}
+    error_msg = _text(_field(resource, "errorMsg"))
+    reasons = _field(resource, "reasons")
+    reason = reasons[0] if isinstance(reasons, list) and reasons \
+        and isinstance(reasons[0], dict) else {}
+    code = (_text(_field(reason, "code")) or _code_in(error_msg)
+            or _text(_field(body, "errorCode")) or f"HTTP_{status}")
+    message = (_text(_field(reason, "message")) or error_msg
+               or _text(_field(body, "errorMessage")) or _text(_field(body, "message"))
+               or _describe(response))
+    return KeyProtectError(status, code, message, _target(_field(reason, "target")),
+                           error_msg or message)
+
+
+def _field(mapping: dict, name: str):
+    if name in mapping:
+        return mapping[name]
+    lowered = name.lower()
+    return next((v for k, v in mapping.items() if str(k).lower() == lowered), None)
+
+
+def _text(value, limit: int = 500) -> str | None:
+    return value[:limit] if isinstance(value, str) and value.strip() else None
+
+
+def _code_in(error_msg: str | None) -> str | None:
+    match = _CODE_IN_ERROR_MSG.search(error_msg or "")
+    return match.group(1) if match else None
+
+
+def _target(target) -> tuple[str, str] | None:
+    if isinstance(target, dict) and _field(target, "type") and _field(target, "name"):
+        return str(_field(target, "type")), str(_field(target, "name"))
+    return None
+
+
+def _describe(response: requests.Response) -> str:
+    try:
+        phrase = HTTPStatus(response.status_code).phrase
+    except ValueError:
+        phrase = "Error"
+    kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+    return (f"{phrase}: the response is not a Key Protect error body "
+            f"({kind}, {len(response.content)} bytes)")
+
+
+def _scrubbed(error: KeyProtectError, secret: str) -> KeyProtectError:
+    if secret not in str(error) and secret not in (error.error_msg or ""):
+        return error
+    return KeyProtectError(error.status, error.code, f"{error.code} (message withheld)",
+                           error.target, f"{error.code} (message withheld)")
+
+
+# --- response and request helpers -------------------------------------------------------------
+
+def _json(response: requests.Response):
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _resource(response: requests.Response) -> dict | None:
+    """`resources[0]` of an enveloped body, the body itself when it is a bare object
+    (import tokens, wrap), None when there is no body (204)."""
+    if not response.content or response.status_code == 204:
+        return None
+    body = _json(response)
+    if isinstance(body, dict) and isinstance(body.get("resources"), list):
+        return body["resources"][0] if body["resources"] else None
+    if isinstance(body, dict):
+        return body
+    raise KeyProtectError(response.status_code, UNEXPECTED_RESPONSE,
+                          "the response body is not a JSON object")
+
+
+def _resources(response: requests.Response) -> list[dict]:
+    body = _json(response)
+    if not isinstance(body, dict):
+        raise KeyProtectError(response.status_code, UNEXPECTED_RESPONSE,
+                              "the response body is not a JSON object")
+    resources = body.get("resources") or []
+    return list(resources)
+
+
+def _decode_fields(response: requests.Response, result: dict) -> dict:
+    decoded = dict(result)
+    for name in ("plaintext", "ciphertext"):
+        if isinstance(decoded.get(name), str):
+            try:
+                decoded[name] = primitives.b64decode(decoded[name])
+            except ValueError:
+                raise KeyProtectError(response.status_code, UNEXPECTED_RESPONSE,
+                                      f"the response field {name} is not base64") from None
+    return decoded
+
+
+def _ciphertext_body(ciphertext, aad) -> dict:
+    if ciphertext is None:
+        raise ValueError("ciphertext is required")
+    return _without_none({"ciphertext": _b64(ciphertext), "aad": _aad(aad)})
+
+
+def _aad(aad) -> list[str] | None:
+    if aad is None:
+        return None
+    items = [aad] if isinstance(aad, str) else list(aad)
+    if not all(isinstance(item, str) for item in items):
+        raise TypeError("aad must be a string or a list of strings")
+    return items
+
+
+def _b64(value) -> str | None:
+    """bytes are encoded; strings are assumed to be base64 already (as the API takes them)."""
+    if value is None or isinstance(value, str):
+        return value
+    return primitives.b64encode(bytes(value))
+
+
+def _rfc3339(value) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValueError("expiration_date must be an RFC 3339 string or an aware datetime")
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _query(params: dict | None) -> dict | None:
+    """Drop None; booleans as true/false; lists (of states) comma-joined, as IBM's clients do."""
+    if not params:
+        return None
+    query = {}
+    for name, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, (list, tuple, set)):
+            value = ",".join(str(v) for v in value)
+        query[name] = value
+    return query
+
+
+def _prefer(prefer: str | None) -> dict:
+    if not prefer:
+        return {}
+    return {"Prefer": prefer if prefer.startswith("return=") else f"return={prefer}"}
+
+
+def _policy_body(resource: dict) -> dict:
+    return {"metadata": {"collectionType": POLICY_TYPE, "collectionTotal": 1},
+            "resources": [resource]}
+
+
+def _as_kwargs(fields: dict) -> dict:
+    """The four secure-import fields as create_key/rotate keyword arguments."""
+    return {"payload": fields["payload"], "encrypted_nonce": fields["encryptedNonce"],
+            "iv": fields["iv"], "encryption_algorithm": fields["encryptionAlgorithm"]}
+
+
+def _key_path(key_id: str, *parts: str) -> str:
+    if not key_id:
+        raise ValueError("a key id (or alias) is required")
+    return "/".join(("keys", quote(str(key_id), safe="")) + parts)
+
+
+def _base_url(url: str) -> str:
+    url = url.rstrip("/")
+    return url[: -len("/api/v2")] if url.endswith("/api/v2") else url
+
+
+def _without_none(mapping: dict) -> dict:
+    return {k: v for k, v in mapping.items() if v is not None}

@@ -1,0 +1,319 @@
+"""The client against a scripted HTTP server on 127.0.0.1: the headers it sends, how it
+turns every kind of failure body into a KeyProtectError, IAM, from_env, and its imports.
+
+A scripted server (not the mock) lets these tests send bodies the mock never would —
+a proxy's HTML page, a 401 without reasons, a 2xx that is not JSON — over real HTTP.
+"""
+import json
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from byoklib import KeyProtectError, primitives
+from byoklib.client import KeyProtectClient, error_from_response, iam_token
+
+SECRET = "sUp3r-s3cret-api-key"
+
+
+class Scripted:
+    """Answers each request with the next scripted (status, headers, body) and records
+    what came in."""
+
+    def __init__(self):
+        self.replies, self.requests = [], []
+        scripted = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                scripted.requests.append({
+                    "method": self.command, "path": self.path,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "body": self.rfile.read(length) if length else b""})
+                status, headers, body = (scripted.replies.pop(0) if scripted.replies
+                                         else (204, {}, b""))
+                if isinstance(body, (dict, list)):
+                    body = json.dumps(body).encode()
+                    headers = {"Content-Type": "application/json", **headers}
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _answer
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def reply(self, status, body=b"", headers=None):
+        self.replies.append((status, headers or {}, body))
+
+    @property
+    def last(self):
+        return self.requests[-1]
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def scripted():
+    server = Scripted()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def client(scripted):
+    with KeyProtectClient(scripted.url, "inst-1", "abc.def") as c:
+        yield c
+
+
+def kp_error(status, code, message, target=None, error_msg=None):
+    reason = {"code": code, "message": message, "status": status,
+              "moreInfo": "https://cloud.ibm.com/apidocs/key-protect"}
+    if target:
+        reason["target"] = target
+    return {"metadata": {"collectionType": "application/vnd.ibm.kms.error+json",
+                         "collectionTotal": 1},
+            "resources": [{"errorMsg": error_msg or f"Conflict: x ({code})", "reasons": [reason]}]}
+
+
+# --- headers and URLs ---------------------------------------------------------------------
+
+def test_headers_of_a_plain_request(scripted, client):
+    scripted.reply(200, {"resources": [{"id": "k1"}]})
+    assert client.get_key("k1") == {"id": "k1"}
+    headers = scripted.last["headers"]
+    assert headers["authorization"] == "Bearer abc.def"  # prefix added once
+    assert headers["bluemix-instance"] == "inst-1"
+    assert headers["accept"] == "application/json"
+    assert "x-kms-key-ring" not in headers and "correlation-id" not in headers
+    assert scripted.last["path"] == "/api/v2/keys/k1"
+
+
+def test_optional_headers_and_existing_prefix(scripted):
+    with KeyProtectClient(scripted.url + "/api/v2/", "inst-2", "Bearer tok", key_ring="ring-a",
+                          correlation_id="corr-1") as client:
+        scripted.reply(204)
+        client.disable_key("k/../x")
+    request = scripted.last
+    assert request["headers"]["authorization"] == "Bearer tok"
+    assert request["headers"]["x-kms-key-ring"] == "ring-a"
+    assert request["headers"]["correlation-id"] == "corr-1"
+    # A key id is one path segment, never a path: "/" and ".." are escaped.
+    assert request["path"] == "/api/v2/keys/k%2F..%2Fx/actions/disable"
+    assert request["body"] == b""
+
+
+def test_create_key_body_and_vendor_content_type(scripted, client):
+    scripted.reply(201, {"resources": [{"id": "k1", "imported": True}]})
+    result = client.import_root_key("n", bytes(16), description="d", prefer="representation")
+    assert result == {"id": "k1", "imported": True}
+    request = scripted.last
+    assert request["headers"]["content-type"] == "application/vnd.ibm.kms.key+json"
+    assert request["headers"]["prefer"] == "return=representation"
+    body = json.loads(request["body"])
+    assert body["metadata"] == {"collectionType": "application/vnd.ibm.kms.key+json",
+                                "collectionTotal": 1}
+    assert body["resources"] == [{"type": "application/vnd.ibm.kms.key+json", "name": "n",
+                                  "description": "d", "extractable": False,
+                                  "payload": "AAAAAAAAAAAAAAAAAAAAAA=="}]
+
+
+def test_wrap_body_decoding_and_query_encoding(scripted, client):
+    scripted.reply(200, {"plaintext": "AAEC", "ciphertext": "eyJ9", "keyVersion": {"id": "v"}})
+    result = client.wrap("k1", aad="ctx")
+    assert result == {"plaintext": b"\x00\x01\x02", "ciphertext": b'{"}', "keyVersion": {"id": "v"}}
+    assert json.loads(scripted.last["body"]) == {"aad": ["ctx"]}
+    assert scripted.last["headers"]["content-type"] == "application/vnd.ibm.kms.key_action_wrap+json"
+    scripted.reply(200, {"resources": []})
+    assert client.list_keys(limit=5, state=[0, 1], extractable=False) == []
+    assert scripted.last["path"] == "/api/v2/keys?limit=5&state=0%2C1&extractable=false"
+
+
+def test_key_total_reads_the_header(scripted, client):
+    scripted.reply(200, headers={"Key-Total": "7"})
+    assert client.key_total() == 7
+    assert scripted.last["method"] == "HEAD"
+    scripted.reply(200)
+    with pytest.raises(KeyProtectError) as info:
+        client.key_total()
+    assert info.value.code == "UNEXPECTED_RESPONSE"
+
+
+def test_repr_hides_the_token(scripted, client):
+    text = repr(client)
+    assert scripted.url in text and "inst-1" in text
+    assert "abc.def" not in text
+    assert "abc.def" not in str(dict(client.session.headers))
+
+
+# --- error bodies -----------------------------------------------------------------------------
+
+def test_key_protect_error_body_is_parsed(scripted, client):
+    body = kp_error(400, "INVALID_FIELD_ERR", "The field `plaintext` must be: base64",
+                    target={"type": "field", "name": "plaintext"},
+                    error_msg="Bad Request: Wrap could not be performed (INVALID_FIELD_ERR)")
+    scripted.reply(400, body)
+    with pytest.raises(KeyProtectError) as info:
+        client.wrap("k1", b"x")
+    err = info.value
+    assert (err.status, err.code, err.target) == (400, "INVALID_FIELD_ERR", ("field", "plaintext"))
+    assert err.message == "The field `plaintext` must be: base64"
+    assert err.error_msg == "Bad Request: Wrap could not be performed (INVALID_FIELD_ERR)"
+    assert client.last_response.status_code == 400
+
+
+def test_keys_are_matched_case_insensitively(scripted, client):
+    scripted.reply(404, {"Resources": [{"ErrorMsg": "Not Found: (KEY_NOT_FOUND_ERR)",
+                                        "Reasons": [{"Code": "KEY_NOT_FOUND_ERR",
+                                                     "Message": "key does not exist"}]}]})
+    with pytest.raises(KeyProtectError) as info:
+        client.get_key("nope")
+    assert (info.value.status, info.value.code) == (404, "KEY_NOT_FOUND_ERR")
+    assert info.value.message == "key does not exist"
+
+
+def test_401_without_reasons(scripted, client):
+    scripted.reply(401, {"metadata": {"collectionType": "application/vnd.ibm.kms.error+json",
+                                      "collectionTotal": 1},
+                         "resources": [{"errorMsg": "Unauthorized: The user does not have "
+                                                    "access to the specified resource"}]})
+    with pytest.raises(KeyProtectError) as info:
+        client.list_keys()
+    assert (info.value.status, info.value.code) == (401, "HTTP_401")
+    assert info.value.message.startswith("Unauthorized: The user does not have access")
+
+
+def test_code_is_taken_from_error_msg_when_reasons_are_missing(scripted, client):
+    scripted.reply(409, {"resources": [{"errorMsg": "Conflict: Import Token could not be "
+                                                    "retrieved (IMPORT_TOKEN_EXPIRED_ERR)"}]})
+    with pytest.raises(KeyProtectError) as info:
+        client.get_import_token()
+    assert info.value.code == "IMPORT_TOKEN_EXPIRED_ERR"
+
+
+@pytest.mark.parametrize("status, content_type, body", [
+    (502, "text/html", b"<html><body>Bad gateway: upstream said " + b"A" * 5000 + b"</body></html>"),
+    (503, "text/plain", b""),
+    (500, "application/json", b"{not json"),
+    (403, "application/json", b"[1, 2]"),
+])
+def test_bodies_that_are_not_key_protect_errors(scripted, client, status, content_type, body):
+    scripted.reply(status, body, {"Content-Type": content_type})
+    with pytest.raises(KeyProtectError) as info:
+        client.get_key("k1")
+    err = info.value
+    assert (err.status, err.code) == (status, f"HTTP_{status}")
+    assert "not a Key Protect error body" in err.message
+    assert "<html>" not in str(err) and len(str(err)) < 300
+
+
+def test_error_for_a_secure_import_never_echoes_the_request(scripted, client):
+    # Even if a proxy echoes the request body back, the message does not quote it.
+    material = bytes(range(32))
+    scripted.reply(400, b"you sent: " + primitives.b64encode(material).encode(),
+                   {"Content-Type": "text/plain"})
+    with pytest.raises(KeyProtectError) as info:
+        client.import_root_key("n", material)
+    assert primitives.b64encode(material) not in str(info.value)
+    assert primitives.b64encode(material) not in info.value.error_msg
+
+
+def test_unexpected_2xx_bodies(scripted, client):
+    scripted.reply(200, b"<html>ok</html>", {"Content-Type": "text/html"})
+    with pytest.raises(KeyProtectError) as info:
+        client.get_key("k1")
+    assert (info.value.status, info.value.code) == (200, "UNEXPECTED_RESPONSE")
+    scripted.reply(200, {"ciphertext": "not base64!"})
+    with pytest.raises(KeyProtectError) as info:
+        client.unwrap("k1", b"c")
+    assert "ciphertext is not base64" in info.value.message
+
+
+def test_error_from_response_works_on_any_requests_response():
+    response = requests.Response()
+    response.status_code, response._content = 418, b""
+    err = error_from_response(response)
+    assert (err.status, err.code) == (418, "HTTP_418")
+
+
+# --- IAM --------------------------------------------------------------------------------------
+
+def test_iam_token_posts_the_apikey_grant(scripted):
+    scripted.reply(200, {"access_token": "eyJ.token", "token_type": "Bearer", "expires_in": 3600})
+    assert iam_token(SECRET, url=scripted.url + "/identity/token") == "eyJ.token"
+    request = scripted.last
+    assert request["method"] == "POST" and request["path"] == "/identity/token"
+    assert request["headers"]["content-type"] == "application/x-www-form-urlencoded"
+    assert request["body"] == (b"grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey"
+                               b"&apikey=" + SECRET.encode())
+
+
+def test_iam_failure_is_a_key_protect_error_without_the_key(scripted):
+    scripted.reply(400, {"errorCode": "BXNIM0415E",
+                         "errorMessage": f"Provided API key could not be found: {SECRET}"})
+    with pytest.raises(KeyProtectError) as info:
+        iam_token(SECRET, url=scripted.url)
+    assert (info.value.status, info.value.code) == (400, "BXNIM0415E")
+    assert SECRET not in str(info.value) and SECRET not in repr(info.value)
+    assert SECRET not in info.value.error_msg
+    scripted.reply(200, {"token_type": "Bearer"})
+    with pytest.raises(KeyProtectError, match="access_token"):
+        iam_token(SECRET, url=scripted.url)
+
+
+def test_from_api_key_and_from_env(scripted):
+    scripted.reply(200, {"access_token": "from-iam"})
+    scripted.reply(200, {"resources": [{"id": "k"}]})
+    env = {"KP_URL": scripted.url, "KP_INSTANCE_ID": "inst-env", "IBMCLOUD_API_KEY": SECRET,
+           "KP_IAM_URL": scripted.url + "/identity/token", "KP_KEY_RING": "ring-e"}
+    with KeyProtectClient.from_env(env) as client:
+        client.get_key("k")
+    assert scripted.requests[0]["path"] == "/identity/token"
+    assert scripted.last["headers"]["authorization"] == "Bearer from-iam"
+    assert scripted.last["headers"]["bluemix-instance"] == "inst-env"
+    assert scripted.last["headers"]["x-kms-key-ring"] == "ring-e"
+    assert SECRET not in repr(client)
+
+
+def test_from_env_prefers_a_bearer_token_and_explains_what_is_missing(scripted):
+    scripted.reply(200, {"resources": [{"id": "k"}]})
+    env = {"KP_URL": scripted.url, "KP_INSTANCE_ID": "i", "KP_TOKEN": "tok", "KP_API_KEY": SECRET}
+    with KeyProtectClient.from_env(env) as client:
+        client.get_key("k")
+    assert len(scripted.requests) == 1  # no IAM call
+    assert scripted.last["headers"]["authorization"] == "Bearer tok"
+    with pytest.raises(ValueError, match="KP_INSTANCE_ID"):
+        KeyProtectClient.from_env({"KP_TOKEN": "tok"})
+
+
+def test_constructor_refuses_empty_credentials():
+    for args in (("", "i", "t"), ("http://x", "", "t"), ("http://x", "i", " ")):
+        with pytest.raises(ValueError):
+            KeyProtectClient(*args)
+
+
+# --- layering ---------------------------------------------------------------------------------
+
+def test_client_does_not_import_the_mock():
+    code = ("import sys, byoklib.client; "
+            "bad = sorted(m for m in sys.modules if m.startswith(('byoklib.hsm', "
+            "'byoklib.service', 'byoklib.server', 'werkzeug'))); print(bad); sys.exit(bool(bad))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
