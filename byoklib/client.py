@@ -27,15 +27,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from datetime import datetime, timezone
-from http import HTTPStatus
 from urllib.parse import quote
 
 import requests
 
 from . import primitives
 from .errors import KeyProtectError
+from .responses import (UNEXPECTED_RESPONSE, decode_fields, error_from_response, read_json,
+                        read_resource, read_resources)
 from .secure_import import ImportToken, prepare_secure_import
 
 DEFAULT_URL = "https://us-south.kms.cloud.ibm.com"
@@ -49,8 +49,6 @@ JSON_TYPE = "application/json"
 # with what real clients send rather than only with plain application/json.
 ACTION_TYPES = {action: f"application/vnd.ibm.kms.key_action_{action}+json"
                 for action in ("wrap", "unwrap", "rewrap", "rotate")}
-UNEXPECTED_RESPONSE = "UNEXPECTED_RESPONSE"  # a 2xx whose body is not what the API promises
-_CODE_IN_ERROR_MSG = re.compile(r"\(([A-Z][A-Z0-9_]+)\)\s*$")
 _NO_BODY = object()
 
 
@@ -165,12 +163,12 @@ class KeyProtectClient:
         """POST /import_token (200). Replaces the instance's previous token."""
         body = _without_none({"expiration": expiration,
                               "maxAllowedRetrievals": max_allowed_retrievals})
-        return _resource(self.request("POST", "import_token", body=body))
+        return read_resource(self.request("POST", "import_token", body=body))
 
     def get_import_token_raw(self) -> dict:
         """GET /import_token as the service sent it (payload and nonce still base64).
         Each call uses up one retrieval."""
-        return _resource(self.request("GET", "import_token"))
+        return read_resource(self.request("GET", "import_token"))
 
     def get_import_token(self) -> ImportToken:
         """GET /import_token, checked and parsed (ValueError if it is not a valid token)."""
@@ -191,7 +189,7 @@ class KeyProtectClient:
             "iv": _b64(iv), "encryptionAlgorithm": encryption_algorithm})
         body = {"metadata": {"collectionType": KEY_TYPE, "collectionTotal": 1},
                 "resources": [resource]}
-        return _resource(self.request("POST", "keys", body=body, content_type=KEY_TYPE,
+        return read_resource(self.request("POST", "keys", body=body, content_type=KEY_TYPE,
                                       headers=_prefer(prefer)))
 
     def create_root_key(self, name: str, **options) -> dict:
@@ -209,16 +207,16 @@ class KeyProtectClient:
     # --- reading keys ------------------------------------------------------------------------
 
     def get_key(self, key_id: str) -> dict:
-        return _resource(self.request("GET", _key_path(key_id)))
+        return read_resource(self.request("GET", _key_path(key_id)))
 
     def get_key_metadata(self, key_id: str) -> dict:
-        return _resource(self.request("GET", _key_path(key_id, "metadata")))
+        return read_resource(self.request("GET", _key_path(key_id, "metadata")))
 
     def list_keys(self, limit: int | None = None, offset: int | None = None, state=None,
                   extractable: bool | None = None) -> list[dict]:
         """GET /keys; `state` is one integer state or a list of them."""
         params = {"limit": limit, "offset": offset, "state": state, "extractable": extractable}
-        return _resources(self.request("GET", "keys", params=params))
+        return read_resources(self.request("GET", "keys", params=params))
 
     def key_total(self, state=None, extractable: bool | None = None) -> int:
         """HEAD /keys: the number of keys, from the Key-Total header."""
@@ -235,7 +233,7 @@ class KeyProtectClient:
         """GET /keys/{id}/versions: `[{id, creationDate}]`, newest first."""
         params = {"limit": limit, "offset": offset, "totalCount": total_count,
                   "allKeyStates": all_key_states}
-        return _resources(self.request("GET", _key_path(key_id, "versions"), params=params))
+        return read_resources(self.request("GET", _key_path(key_id, "versions"), params=params))
 
     # --- envelope encryption ---------------------------------------------------------------
 
@@ -256,7 +254,7 @@ class KeyProtectClient:
     def _action(self, key_id: str, action: str, body: dict) -> dict:
         response = self.request("POST", _key_path(key_id, "actions", action), body=body,
                                 content_type=ACTION_TYPES[action])
-        return _decode_fields(response, _resource(response) or {})
+        return decode_fields(response, read_resource(response) or {})
 
     # --- rotation, states, deletion ---------------------------------------------------------
 
@@ -268,7 +266,7 @@ class KeyProtectClient:
                               "iv": _b64(iv), "encryptionAlgorithm": encryption_algorithm})
         response = self.request("POST", _key_path(key_id, "actions", "rotate"), body=body,
                                 content_type=ACTION_TYPES["rotate"])
-        return _resource(response)
+        return read_resource(response)
 
     def rotate_with_material(self, key_id: str, key_material: bytes, use_token: bool = True,
                              *, token: ImportToken | None = None) -> dict | None:
@@ -293,11 +291,11 @@ class KeyProtectClient:
         response = self.request("DELETE", _key_path(key_id),
                                 params={"force": True if force else None},
                                 headers=_prefer(prefer))
-        return _resource(response)
+        return read_resource(response)
 
     def restore_key(self, key_id: str) -> dict:
         """POST /keys/{id}/restore (201): a deleted key back to Active."""
-        return _resource(self.request("POST", _key_path(key_id, "restore")))
+        return read_resource(self.request("POST", _key_path(key_id, "restore")))
 
     # --- policies ------------------------------------------------------------------------
 
@@ -308,10 +306,10 @@ class KeyProtectClient:
         response = self.request("PUT", _key_path(key_id, "policies"),
                                 params={"policy": "rotation"}, body=_policy_body(policy),
                                 content_type=POLICY_TYPE)
-        return _resource(response)
+        return read_resource(response)
 
     def get_key_policies(self, key_id: str) -> list[dict]:
-        return _resources(self.request("GET", _key_path(key_id, "policies")))
+        return read_resources(self.request("GET", _key_path(key_id, "policies")))
 
     def set_instance_policy_key_create_import_access(
             self, enforce_token: bool = False, *, enabled: bool = True,
@@ -330,7 +328,7 @@ class KeyProtectClient:
                      body=_policy_body(policy), content_type=POLICY_TYPE)
 
     def get_instance_policies(self, policy: str | None = None) -> list[dict]:
-        return _resources(self.request("GET", "instance/policies", params={"policy": policy}))
+        return read_resources(self.request("GET", "instance/policies", params={"policy": policy}))
 
 
 # --- the whole secure import ----------------------------------------------------------------
@@ -360,73 +358,12 @@ def iam_token(api_key: str, url: str = IAM_URL, session: requests.Session | None
         headers={"Accept": JSON_TYPE}, timeout=timeout)
     if not 200 <= response.status_code < 300:
         raise _scrubbed(error_from_response(response), api_key)
-    body = _json(response)
+    body = read_json(response)
     token = body.get("access_token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token:
         raise KeyProtectError(response.status_code, UNEXPECTED_RESPONSE,
                               "IAM answered without an access_token")
     return token
-
-
-# --- the one error parser -------------------------------------------------------------------
-
-def error_from_response(response: requests.Response) -> KeyProtectError:
-    """A `KeyProtectError` for any non-2xx response.
-
-    Key Protect bodies give `resources[0].errorMsg` and `reasons[0]` (code, message,
-    target); keys are matched case-insensitively, as IBM's Go client does. Without reasons
-    the code comes from the "(CODE)" that ends errorMsg, then IAM's `errorCode`, then
-    `HTTP_<status>`. A body that is not JSON is described, never quoted.
-    """
-    status = response.status_code
-    body = _json(response)
-    body = body if isinstance(body, dict) else {}
-    resources = _field(body, "resources")
-    resource = resources[0] if isinstance(resources, list) and resources \
-        and isinstance(resources[0], dict) else {}
-    error_msg = _text(_field(resource, "errorMsg"))
-    reasons = _field(resource, "reasons")
-    reason = reasons[0] if isinstance(reasons, list) and reasons \
-        and isinstance(reasons[0], dict) else {}
-    code = (_text(_field(reason, "code")) or _code_in(error_msg)
-            or _text(_field(body, "errorCode")) or f"HTTP_{status}")
-    message = (_text(_field(reason, "message")) or error_msg
-               or _text(_field(body, "errorMessage")) or _text(_field(body, "message"))
-               or _describe(response))
-    return KeyProtectError(status, code, message, _target(_field(reason, "target")),
-                           error_msg or message)
-
-
-def _field(mapping: dict, name: str):
-    if name in mapping:
-        return mapping[name]
-    lowered = name.lower()
-    return next((v for k, v in mapping.items() if str(k).lower() == lowered), None)
-
-
-def _text(value, limit: int = 500) -> str | None:
-    return value[:limit] if isinstance(value, str) and value.strip() else None
-
-
-def _code_in(error_msg: str | None) -> str | None:
-    match = _CODE_IN_ERROR_MSG.search(error_msg or "")
-    return match.group(1) if match else None
-
-
-def _target(target) -> tuple[str, str] | None:
-    if isinstance(target, dict) and _field(target, "type") and _field(target, "name"):
-        return str(_field(target, "type")), str(_field(target, "name"))
-    return None
-
-
-def _describe(response: requests.Response) -> str:
-    try:
-        phrase = HTTPStatus(response.status_code).phrase
-    except ValueError:
-        phrase = "Error"
-    kind = response.headers.get("Content-Type", "no content type").split(";")[0]
-    return (f"{phrase}: the response is not a Key Protect error body "
-            f"({kind}, {len(response.content)} bytes)")
 
 
 def _scrubbed(error: KeyProtectError, secret: str) -> KeyProtectError:
@@ -436,51 +373,7 @@ def _scrubbed(error: KeyProtectError, secret: str) -> KeyProtectError:
                            error.target, f"{error.code} (message withheld)")
 
 
-# --- response and request helpers -------------------------------------------------------------
-
-def _json(response: requests.Response):
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _resource(response: requests.Response) -> dict | None:
-    """`resources[0]` of an enveloped body, the body itself when it is a bare object
-    (import tokens, wrap), None when there is no body (204)."""
-    if not response.content or response.status_code == 204:
-        return None
-    body = _json(response)
-    if isinstance(body, dict) and isinstance(body.get("resources"), list):
-        return body["resources"][0] if body["resources"] else None
-    if isinstance(body, dict):
-        return body
-    raise KeyProtectError(response.status_code, UNEXPECTED_RESPONSE,
-                          "the response body is not a JSON object")
-
-
-def _resources(response: requests.Response) -> list[dict]:
-    body = _json(response)
-    if not isinstance(body, dict):
-        raise KeyProtectError(response.status_code, UNEXPECTED_RESPONSE,
-                              "the response body is not a JSON object")
-    resources = body.get("resources") or []
-    return list(resources)
-
-
-def _decode_fields(response: requests.Response, result: dict) -> dict:
-    decoded = dict(result)
-    for name in ("plaintext", "ciphertext"):
-        if isinstance(decoded.get(name), str):
-            try:
-                decoded[name] = primitives.b64decode(decoded[name])
-            except ValueError:
-                raise KeyProtectError(response.status_code, UNEXPECTED_RESPONSE,
-                                      f"the response field {name} is not base64") from None
-    return decoded
-
+# --- request helpers ----------------------------------------------------------------------
 
 def _ciphertext_body(ciphertext, aad) -> dict:
     if ciphertext is None:
