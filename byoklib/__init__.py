@@ -27,7 +27,7 @@ _EXPORTS = {
     "service": ["KeyProtectService", "SystemClock", "ManualClock"],
     "server": ["running_server", "create_app", "serve", "RunningServer"],
     "client": ["KeyProtectClient", "byok_import", "iam_token"],
-    "openssl": ["OpenSSL", "OpenSSLUnavailable"],
+    "openssl": ["OpenSSL", "OpenSSLUnavailable", "OpenSSLError"],
     "timing": ["measure", "measure_steps", "plot_steps"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
