@@ -28,7 +28,8 @@ _EXPORTS = {
     "server": ["running_server", "create_app", "serve", "RunningServer"],
     "client": ["KeyProtectClient", "byok_import", "iam_token"],
     "openssl": ["OpenSSL", "OpenSSLUnavailable", "OpenSSLError"],
-    "timing": ["measure", "measure_steps", "plot_steps"],
+    "timing": ["measure", "measure_steps", "summarize", "plot_steps", "plot_distribution",
+               "plot_breakdown"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE) + ["data_path", "DATA_DIR"]
