@@ -122,7 +122,9 @@ def _check_frame(df: pd.DataFrame) -> None:
 def _progress_bar(total: int, desc: str, enabled: bool):
     if not enabled:
         return None
-    from tqdm.auto import tqdm  # notebook widget in Jupyter, text bar elsewhere
+    # The text bar, not tqdm.auto: the notebook widget needs ipywidgets, which we do not
+    # install, and Jupyter renders the text bar's carriage returns well enough.
+    from tqdm import tqdm
     return tqdm(total=total, desc=desc, leave=False)
 
 
@@ -147,10 +149,25 @@ def time_unit(seconds: float) -> tuple[str, float]:
     return "µs", 1e6
 
 
+class NotebookFigure(Figure):
+    """A Figure that shows itself as a PNG when it is the value of a notebook cell.
+
+    Figures made without pyplot have no backend to display them, and IPython's
+    figure formatter is only registered once pyplot has activated the inline backend;
+    `_repr_png_` works either way."""
+
+    def _repr_png_(self) -> bytes:
+        from io import BytesIO
+
+        buffer = BytesIO()
+        self.savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+
 def _axes(ax, figsize=(7, 3.5)):
     if ax is not None:
         return ax.figure, ax
-    fig = Figure(figsize=figsize, layout="constrained")
+    fig = NotebookFigure(figsize=figsize, layout="constrained")
     return fig, fig.add_subplot()
 
 
@@ -194,7 +211,7 @@ def plot_distribution(df: pd.DataFrame, step: str, ax=None, bins: int = 20) -> F
     unit, scale = time_unit(float(values.median()))
     scaled = values * scale
     if ax is None:
-        fig = Figure(figsize=(7, 4), layout="constrained")
+        fig = NotebookFigure(figsize=(7, 4), layout="constrained")
         hist_ax, box_ax = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
         box_ax.boxplot(scaled, widths=0.6, **_HORIZONTAL_BOX)
         box_ax.set_yticks([])
@@ -238,7 +255,7 @@ def plot_breakdown(parts: Mapping[str, float], ax=None,
     ax.set_xlabel(f"time ({unit}); total {total * scale:.3g} {unit}")
     ax.set_title(title)
     if own_figure:  # room for the legend below the bar, inside the saved image
-        fig.legend(loc="outside lower center", ncol=min(len(parts), 4), frameon=False)
+        fig.legend(loc="outside lower center", ncol=min(len(parts), 3), frameon=False)
     else:
         ax.legend(loc="best", fontsize=8)
     return fig
