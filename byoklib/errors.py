@@ -53,6 +53,8 @@ CATALOGUE: dict[str, ReasonCode] = {r.code: r for r in [
     _r("COLLECTION_TOTAL_MISMATCH_ERR", 400,
        "The collection total does not match the number of resources"),
     _r("NUM_COLLECTION_RESOURCE_ERR", 400, "Only a single resource is supported per request"),
+    _r("BODY_QUERY_PARAM_MISMATCH_ERR", 400,
+       "The body does not match the query parameter"),
     _r("INVALID_FIELD_ERR", 400, "The field is invalid"),
     _r("INVALID_QUERY_PARAM_ERR", 400, "The query parameter is invalid"),
     _r("INVALID_HEADER_ERR", 400, "The header is invalid", confirmed=False),
@@ -61,6 +63,7 @@ CATALOGUE: dict[str, ReasonCode] = {r.code: r for r in [
     _r("NOT_FOUND_ERR", 404, "The requested resource does not exist", confirmed=False),
     _r("METHOD_NOT_ALLOWED_ERR", 405, "The method is not allowed on this resource",
        confirmed=False),
+    _r("INTERNAL_ERR", 500, "The service could not complete the request", confirmed=False),
     # --- keys --------------------------------------------------------------------
     _r("KEY_NOT_FOUND_ERR", 404, "key does not exist"),
     _r("KEY_DELETED_ERR", 410, "The key has already been deleted: Please delete references "

@@ -1,0 +1,59 @@
+"""Command line: `python -m byoklib serve ...` (more subcommands plug in the same way).
+
+Each subcommand is a pair in COMMANDS: a function adding its arguments to a subparser
+and a function running it. Keep the logic in the modules; this file only parses.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+# --- serve ---------------------------------------------------------------------------------
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080,
+                        help="port to bind; 0 picks a free one (8080)")
+    parser.add_argument("--grant", action="append", default=[], metavar="TOKEN=INSTANCE",
+                        help="strict mode: allow bearer TOKEN to use INSTANCE (repeatable)")
+
+
+def parse_grants(pairs: list[str]) -> dict[str, set[str]] | None:
+    if not pairs:
+        return None
+    grants: dict[str, set[str]] = {}
+    for pair in pairs:
+        token, sep, instance = pair.partition("=")
+        if not sep or not token or not instance:
+            raise SystemExit(f"--grant needs TOKEN=INSTANCE, got {pair!r}")
+        grants.setdefault(token, set()).add(instance)
+    return grants
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from byoklib.server import serve
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    serve(args.host, args.port, parse_grants(args.grant),
+          announce=lambda line: print(line, flush=True))
+    return 0
+
+
+COMMANDS = {
+    "serve": ("run the Key Protect mock over HTTP until interrupted",
+              add_serve_arguments, run_serve),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m byoklib")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, add_arguments, _) in COMMANDS.items():
+        add_arguments(subparsers.add_parser(name, help=help_text))
+    args = parser.parse_args(argv)
+    return COMMANDS[args.command][2](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""Keys: create (generate, plain import, secure import), read, list, delete, restore, versions."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from byoklib.errors import KeyProtectError
+from byoklib.hsm import check_root_material
+
+from . import validate
+from .model import (ACTIVE, DESTROYED, KEY_TYPE, RESTORE_WINDOW, STATES, VERSION_TYPE,
+                    WAIT_AFTER_UPDATE, KeyRecord, Version, collection, whole_seconds)
+
+STANDARD_MAX_BYTES = 7500
+GENERATED_BYTES = 32
+TOKEN_FIELDS = ("encryptedNonce", "iv", "encryptionAlgorithm")
+LIST_LIMIT = (1, 5000, 200)
+DEFAULT_LIST_STATES = (0, 1, 2, 3)   # deleted keys are listed only when asked for
+
+
+@dataclass
+class KeySpec:
+    """A validated create request."""
+    name: str
+    extractable: bool
+    description: str | None
+    expiration_date: object
+    aliases: list
+    tags: list
+    payload: bytes | None      # plain import material (or None)
+    secure: bool               # the four secure-import fields are present
+
+
+class KeysMixin:
+
+    # --- create ---
+
+    def create_key(self, instance_id: str, body, representation: bool = False) -> dict:
+        """POST /keys: one key from a `{metadata, resources: [key]}` body."""
+        resource = validate.envelope(body, KEY_TYPE)
+        with self._lock:
+            now = whole_seconds(self.clock.now())
+            spec = self._key_spec(resource, now)
+            self._check_create_access(instance_id, spec)
+            material = self._key_material(instance_id, spec, resource)
+            key = self._store_key(instance_id, spec, material, now)
+            return key.representation(now) if representation else key.minimal(now)
+
+    def _key_spec(self, resource: dict, now) -> KeySpec:
+        kind = resource.get("type")
+        if kind is not None and kind != KEY_TYPE:
+            raise validate.field_error("type", KEY_TYPE)
+        extractable = validate.boolean(resource, "extractable", default=True)
+        secure = any(resource.get(f) is not None for f in TOKEN_FIELDS)
+        if extractable and secure:
+            raise validate.bad_body("Standard keys cannot be imported with an import token",
+                                    "encryptedNonce")
+        return KeySpec(
+            name=validate.text(resource, "name", 2, 90, required=True),
+            extractable=extractable,
+            description=validate.text(resource, "description", 2, 240),
+            expiration_date=validate.future_date(resource, "expirationDate", now),
+            aliases=validate.string_list(resource, "aliases", 5, 90) or [],
+            tags=validate.string_list(resource, "tags", 30, 30) or [],
+            payload=None if secure else validate.base64_field(resource, "payload"),
+            secure=secure)
+
+    def _key_material(self, instance_id: str, spec: KeySpec, resource: dict):
+        """(material handle or None, standard payload or None, bits, imported)."""
+        if spec.extractable:
+            payload = spec.payload
+            if payload is not None and len(payload) > STANDARD_MAX_BYTES:
+                raise validate.field_error("payload", "at most 7,500 bytes of key material")
+            imported = payload is not None
+            payload = payload if imported else self.hsm.random_bytes(GENERATED_BYTES)
+            return None, payload, len(payload) * 8, imported
+        if spec.secure:
+            material = self._open_secure_import(instance_id, resource)
+        elif spec.payload is not None:
+            material = spec.payload
+            check_root_material(material)
+        else:
+            handle = self.hsm.generate_material(GENERATED_BYTES)
+            return handle, None, handle.bits, False
+        return self.hsm.store_material(material), None, len(material) * 8, True
+
+    def _store_key(self, instance_id: str, spec: KeySpec, material, now) -> KeyRecord:
+        handle, payload, bits, imported = material
+        key_id = str(uuid.uuid4())
+        key = KeyRecord(
+            id=key_id, crn=self._crn(instance_id, key_id), name=spec.name,
+            extractable=spec.extractable, imported=imported, creation_date=now,
+            versions=[Version(str(uuid.uuid4()), now, handle)], bit_length=bits,
+            description=spec.description, expiration_date=spec.expiration_date,
+            aliases=spec.aliases, tags=spec.tags, payload=payload)
+        self._instance(instance_id).keys[key_id] = key
+        return key
+
+    def _crn(self, instance_id: str, key_id: str) -> str:
+        return (f"crn:v1:bluemix:public:kms:{self.region}:a/{self.account_id}:"
+                f"{instance_id}:key:{key_id}")
+
+    # --- read ---
+
+    def get_key(self, instance_id: str, key_id: str) -> dict:
+        with self._lock:
+            return self._key(instance_id, key_id).representation(self.clock.now())
+
+    def get_key_metadata(self, instance_id: str, key_id: str) -> dict:
+        with self._lock:
+            return self._key(instance_id, key_id).metadata(self.clock.now())
+
+    def list_keys(self, instance_id: str, limit=None, offset=None, state=None,
+                  extractable=None) -> list[dict]:
+        limit = validate.query_int(limit, "limit", *LIST_LIMIT)
+        offset = validate.query_int(offset, "offset", 0, 10**9, 0)
+        with self._lock:
+            now = self.clock.now()
+            keys = self._matching(instance_id, state, extractable, now)
+            return [k.metadata(now) for k in keys[offset:offset + limit]]
+
+    def key_total(self, instance_id: str, state=None, extractable=None) -> int:
+        with self._lock:
+            return len(self._matching(instance_id, state, extractable, self.clock.now()))
+
+    def _matching(self, instance_id, state, extractable, now) -> list[KeyRecord]:
+        states = validate.query_states(state, STATES, DEFAULT_LIST_STATES)
+        extractable = validate.query_bool(extractable, "extractable")
+        return [k for k in self._instance(instance_id).keys.values()
+                if k.state(now) in states
+                and (extractable is None or k.extractable == extractable)]
+
+    def list_key_versions(self, instance_id: str, key_id: str, limit=None, offset=None,
+                          total_count=None, all_key_states=None) -> dict:
+        limit = validate.query_int(limit, "limit", *LIST_LIMIT)
+        offset = validate.query_int(offset, "offset", 0, 10**9, 0)
+        total_count = validate.query_bool(total_count, "totalCount", False)
+        all_key_states = validate.query_bool(all_key_states, "allKeyStates", False)
+        with self._lock:
+            key = self._key(instance_id, key_id)
+            if not all_key_states and key.state(self.clock.now()) != ACTIVE:
+                raise KeyProtectError.of(
+                    "KEY_ACTION_INVALID_STATE_ERR",
+                    "Key is not in a valid state: use allKeyStates=true for non-active keys")
+            newest_first = [v.ref() for v in reversed(key.versions)]
+            extra = {"totalCount": len(newest_first)} if total_count else {}
+            return collection(VERSION_TYPE, newest_first[offset:offset + limit], **extra)
+
+    # --- delete and restore ---
+
+    def delete_key(self, instance_id: str, key_id: str, force=None) -> dict:
+        validate.query_bool(force, "force")   # no registrations in the mock: only checked
+        with self._lock:
+            now = whole_seconds(self.clock.now())
+            key = self._live_key(instance_id, key_id)
+            key.stored_state = DESTROYED
+            key.deletion_date = key.state_changed = key.last_update_date = now
+            return key.representation(now)
+
+    def restore_key(self, instance_id: str, key_id: str) -> dict:
+        with self._lock:
+            now = whole_seconds(self.clock.now())
+            key = self._key(instance_id, key_id)
+            self._check_restorable(key, now)
+            key.stored_state = ACTIVE
+            key.deletion_date = None
+            key.state_changed = key.last_update_date = now
+            return key.representation(now)
+
+    @staticmethod
+    def _check_restorable(key: KeyRecord, now) -> None:
+        if key.stored_state != DESTROYED:
+            raise KeyProtectError.of("KEY_ACTION_INVALID_STATE_ERR",
+                                     "Only a deleted key can be restored")
+        if now - key.deletion_date >= RESTORE_WINDOW:
+            raise KeyProtectError.of("KEY_RESTORE_EXPIRED")
+        if key.expired(now):
+            raise KeyProtectError.of("KEY_EXPIRED_ERR",
+                                     "The key has expired: a key past its expirationDate "
+                                     "cannot be restored")
+        if now - key.state_changed < WAIT_AFTER_UPDATE:
+            raise KeyProtectError.of("REQ_TOO_EARLY_ERR")
+
+    # --- lookup ---
+
+    def _key(self, instance_id: str, key_id: str) -> KeyRecord:
+        """A key by id or alias, deleted or not; 404 KEY_NOT_FOUND_ERR otherwise."""
+        keys = self._instance(instance_id).keys
+        key = keys.get(key_id) if isinstance(key_id, str) else None
+        if key is None:
+            key = next((k for k in keys.values() if key_id in k.aliases), None)
+        if key is None:
+            raise KeyProtectError.of("KEY_NOT_FOUND_ERR")
+        return key
+
+    def _live_key(self, instance_id: str, key_id: str) -> KeyRecord:
+        """A key that is not deleted; 410 KEY_DELETED_ERR for a deleted one."""
+        key = self._key(instance_id, key_id)
+        if key.stored_state == DESTROYED:
+            raise KeyProtectError.of("KEY_DELETED_ERR")
+        return key

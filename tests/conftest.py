@@ -1,0 +1,130 @@
+"""Shared fixtures. Others may add theirs below; keep each one small and documented.
+
+The service-wing fixtures run the mock on a ManualClock (time moves only by
+`clock.advance`, never by sleeping) and feed its HSM the committed TEST-ONLY RSA-4096
+key pairs, so the suite never generates RSA-4096 keys it does not need.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+import requests
+
+from byoklib import data_path, primitives
+from byoklib.hsm import HSM, fixed_key_pairs
+from byoklib.server import running_server
+from byoklib.service import KeyProtectService, ManualClock
+
+TOKEN_KEY_FILES = [data_path("test-only", f"token-key-{n}.pem") for n in (1, 2, 3)]
+KEY_TYPE = "application/vnd.ibm.kms.key+json"
+START = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="session")
+def token_key_pairs():
+    """The test-only private keys, loaded once (parsing RSA-4096 PEM is not free)."""
+    return [primitives.load_private_key(p.read_bytes()) for p in TOKEN_KEY_FILES]
+
+
+@pytest.fixture
+def clock():
+    return ManualClock(START)
+
+
+@pytest.fixture
+def service(clock, token_key_pairs):
+    return KeyProtectService(clock=clock, hsm=HSM(fixed_key_pairs(token_key_pairs)))
+
+
+@pytest.fixture
+def server(service):
+    with running_server(service) as running:
+        yield running
+
+
+class Api:
+    """A thin `requests` wrapper for the API tests (not byoklib.client, on purpose:
+    these tests pin the wire format themselves)."""
+
+    def __init__(self, url: str, instance: str = "instance-1", token: str = "test-token"):
+        self.url = url
+        self.session = requests.Session()
+        self.headers = {"Authorization": f"Bearer {token}", "bluemix-instance": instance}
+
+    def call(self, method: str, path: str, *, json=None, data=None, headers=None, **kw):
+        merged = {**self.headers, **(headers or {})}
+        return self.session.request(method, self.url + path, json=json, data=data,
+                                    headers=merged, timeout=30, **kw)
+
+    def get(self, path, **kw):
+        return self.call("GET", path, **kw)
+
+    def post(self, path, json=None, **kw):
+        return self.call("POST", path, json=json, **kw)
+
+    # --- protocol helpers ---
+
+    def new_token(self, **body) -> dict:
+        response = self.post("/api/v2/import_token", json=body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def token(self) -> dict:
+        response = self.get("/api/v2/import_token")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def create_key(self, resource: dict, prefer: str | None = "return=representation"):
+        headers = {"Prefer": prefer} if prefer else {}
+        return self.post("/api/v2/keys", json=envelope(resource), headers=headers)
+
+    def root_key(self, name="root-key", **fields) -> dict:
+        response = self.create_key({"type": KEY_TYPE, "name": name, "extractable": False,
+                                    **fields})
+        assert response.status_code == 201, response.text
+        return response.json()["resources"][0]
+
+    def secure_root_key(self, material: bytes, token: dict | None = None, name="byok") -> dict:
+        fields = secure_fields(material, token or self.token())
+        return self.root_key(name, **fields)
+
+    def key(self, key_id: str) -> dict:
+        response = self.get(f"/api/v2/keys/{key_id}")
+        assert response.status_code == 200, response.text
+        return response.json()["resources"][0]
+
+    def action(self, key_id: str, name: str, body=None, **kw):
+        return self.post(f"/api/v2/keys/{key_id}/actions/{name}", json=body, **kw)
+
+
+def envelope(resource: dict, total: int = 1, kind: str = KEY_TYPE) -> dict:
+    return {"metadata": {"collectionType": kind, "collectionTotal": total},
+            "resources": [resource]}
+
+
+def secure_fields(material: bytes, token: dict, iv: bytes | None = None) -> dict:
+    """The four secure-import fields, built with the primitives directly."""
+    encrypted_nonce, iv = primitives.encrypt_nonce(material, primitives.b64decode(token["nonce"]),
+                                                   iv)
+    payload = primitives.wrap_key_material(material, primitives.b64decode(token["payload"]))
+    return {"payload": primitives.b64encode(payload),
+            "encryptedNonce": primitives.b64encode(encrypted_nonce),
+            "iv": primitives.b64encode(iv), "encryptionAlgorithm": "RSAES_OAEP_SHA_256"}
+
+
+def reason(response) -> tuple[int, str]:
+    """(status, reason code) of a Key Protect error response."""
+    body = response.json()
+    return response.status_code, body["resources"][0]["reasons"][0]["code"]
+
+
+@pytest.fixture
+def api(server):
+    return Api(server.url)
+
+
+@pytest.fixture
+def make_api(server):
+    """Another caller of the same server: `make_api(instance=..., token=...)`."""
+    return lambda **kw: Api(server.url, **kw)
