@@ -8,6 +8,7 @@ Each test gets its own instance id, so tests share the server but not tokens or 
 import dataclasses
 import json
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -16,15 +17,19 @@ from byoklib.client import KeyProtectClient, byok_import
 from byoklib.hsm import fixed_key_pairs
 from byoklib.secure_import import parse_rfc3339, prepare_secure_import
 from byoklib.server import running_server
+from byoklib.service import ManualClock
 
-TEST_KEYS = [data_path("test-only", f"token-key-{n}.pem") for n in (1, 2, 3)]
-TEST_FINGERPRINTS = {primitives.public_key_fingerprint(primitives.load_private_key(p.read_bytes()))
-                     for p in TEST_KEYS}
+TEST_PUBLIC_KEYS = [data_path("test-only", f"token-key-{n}.pub.pem") for n in (1, 2, 3)]
+TEST_FINGERPRINTS = {primitives.public_key_fingerprint(p.read_bytes()) for p in TEST_PUBLIC_KEYS}
 
 
 @pytest.fixture(scope="module")
-def server():
-    with running_server(key_pair_source=fixed_key_pairs(TEST_KEYS)) as running:
+def server(token_key_pairs):
+    # token_key_pairs (conftest): the TEST-ONLY keys, parsed once per session.
+    # A frozen clock: only `server.clock.advance` moves time, so no test depends on how
+    # fast the machine is.
+    clock = ManualClock(datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc))
+    with running_server(clock=clock, key_pair_source=fixed_key_pairs(token_key_pairs)) as running:
         yield running
 
 
@@ -187,6 +192,24 @@ def test_rotate_with_material_token_then_plain(server, client):
     assert len(client.list_key_versions(key["id"])) == 3
 
 
+def test_rotate_with_a_token_retrieved_earlier(server, client):
+    key = imported_key(client)
+    client.create_import_token(max_allowed_retrievals=1)
+    token = client.get_import_token()  # retrievals now used up; the token still imports
+    client.rotate_with_material(key["id"], primitives.generate_key_material(192), token=token)
+    assert len(client.list_key_versions(key["id"])) == 2
+    assert client.get_key(key["id"])["algorithmBitSize"] == 192  # the new material's size
+
+
+def test_expiration_date_from_an_aware_datetime(server, client):
+    expires = server.clock.now() + timedelta(days=30)
+    client.create_import_token()
+    key = byok_import(client, primitives.generate_key_material(), "expiring",
+                      expiration_date=expires.astimezone(timezone(timedelta(hours=2))))
+    stored = parse_rfc3339(client.get_key(key["id"])["expirationDate"])
+    assert abs((stored - expires).total_seconds()) < 1
+
+
 def test_imported_key_needs_material_to_rotate(client):
     key = imported_key(client)
     with raises_code("KEY_PAYLOAD_REQ_ERR", 400) as info:
@@ -225,7 +248,9 @@ def test_delete_and_restore(server, client):
     assert (deleted["state"], deleted["deleted"]) == (5, True)
     with raises_code("KEY_DELETED_ERR", 410):
         client.delete_key(key["id"])
-    assert client.key_total() == 0
+    assert client.key_total() == 0  # deleted keys are not counted by default...
+    assert client.key_total(state=[5]) == 1  # ...only when asked for
+    assert [k["id"] for k in client.list_keys(state=[5])] == [key["id"]]
     with raises_code("REQ_TOO_EARLY_ERR", 409):
         client.restore_key(key["id"])
     server.clock.advance(seconds=31)
@@ -378,9 +403,9 @@ def test_error_body_fields_arrive_intact(client):
 
 # --- strict mode ------------------------------------------------------------------------------
 
-def test_strict_mode_401_and_403():
+def test_strict_mode_401_and_403(token_key_pairs):
     with running_server(grants={"tok-a": "inst-a"},
-                        key_pair_source=fixed_key_pairs(TEST_KEYS)) as strict:
+                        key_pair_source=fixed_key_pairs(token_key_pairs)) as strict:
         with KeyProtectClient(strict.url, "inst-a", "tok-a") as granted:
             granted.create_root_key("mine")
             assert granted.key_total() == 1

@@ -14,7 +14,7 @@ import uuid
 import pytest
 import requests
 
-from byoklib import data_path, primitives
+from byoklib import primitives
 from byoklib.client import KeyProtectClient
 from byoklib.hsm import fixed_key_pairs
 from byoklib.server import running_server
@@ -22,12 +22,12 @@ from byoklib.server import running_server
 OPENSSL = shutil.which("openssl")
 CURL = shutil.which("curl")
 pytestmark = pytest.mark.skipif(OPENSSL is None, reason="the openssl command is not installed")
-TEST_KEYS = [data_path("test-only", f"token-key-{n}.pem") for n in (1, 2, 3)]
 
 
 @pytest.fixture(scope="module")
-def server():
-    with running_server(key_pair_source=fixed_key_pairs(TEST_KEYS)) as running:
+def server(token_key_pairs):
+    # token_key_pairs (conftest): the TEST-ONLY private keys, parsed once per session.
+    with running_server(key_pair_source=fixed_key_pairs(token_key_pairs)) as running:
         yield running
 
 
@@ -92,15 +92,15 @@ def test_openssl_built_import_posted_with_requests(server, tmp_path):
     assert_usable_root_key(server, instance, key["id"])
 
 
-def test_openssl_pkeyutl_ciphertext_opens_with_the_token_private_key(server, tmp_path):
+def test_openssl_pkeyutl_ciphertext_opens_with_the_token_private_key(server, tmp_path,
+                                                                   token_key_pairs):
     # Which test key the server handed out is found by fingerprint; OpenSSL's OAEP
     # ciphertext must then open with SHA-256/MGF1-SHA-256 in Python, byte for byte.
     instance = f"openssl-{uuid.uuid4()}"
     body, material = tutorial_import_body(server, instance, tmp_path)
     public = (tmp_path / "PublicKey.pem").read_bytes()
     fingerprint = primitives.public_key_fingerprint(public)
-    keys = [primitives.load_private_key(p.read_bytes()) for p in TEST_KEYS]
-    private = next(k for k in keys if primitives.public_key_fingerprint(k) == fingerprint)
+    private = next(k for k in token_key_pairs if primitives.public_key_fingerprint(k) == fingerprint)
     wrapped = primitives.b64decode(body["resources"][0]["payload"])
     assert primitives.unwrap_key_material(wrapped, private) == material
 
