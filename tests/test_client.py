@@ -416,3 +416,20 @@ def test_strict_mode_401_and_403(token_key_pairs):
             with pytest.raises(KeyProtectError) as info:
                 elsewhere.list_keys()
             assert info.value.status == 403
+
+
+# --- several threads, one client ----------------------------------------------------------------
+
+def test_one_client_from_several_threads(client):
+    # Notebooks may share a client between threads (timing runs); the session and the
+    # threaded server must keep every DEK with its own wrap.
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = imported_key(client)
+
+    def round_trip(n):
+        dek = n.to_bytes(2, "big") * 16
+        return client.unwrap(key["id"], client.wrap(key["id"], dek)["ciphertext"])["plaintext"] == dek
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert all(pool.map(round_trip, range(40)))
