@@ -28,7 +28,8 @@ Mock's choices (UNCONFIRMED behaviours of the real service):
   and `null` are accepted where IBM's Go client sends them (disable, enable, rotate,
   restore). Malformed JSON (including NaN/Infinity) -> 400 BAD_BODY_ERR.
 - Bodies over 1 MiB -> 413 BODY_TOO_LARGE_ERR. Unknown paths -> 404 NOT_FOUND_ERR; a
-  known path with another method -> 405 METHOD_NOT_ALLOWED_ERR (with an Allow header).
+  known path with another method -> 405 METHOD_NOT_ALLOWED_ERR (its message lists the
+  methods allowed).
 - `Prefer: return=representation` selects the full form; anything else (or none) the
   minimal form. `x-kms-key-ring` and `correlation-id` are accepted and ignored.
 - Access log lines carry the method, the path (without query) and the status, nothing

@@ -1,0 +1,131 @@
+"""Rotation policies and the keyCreateImportAccess instance policy over real HTTP."""
+import pytest
+
+from byoklib import primitives
+from conftest import KEY_TYPE, envelope, reason, secure_fields
+
+POLICY = "application/vnd.ibm.kms.policy+json"
+INSTANCE_POLICIES = "/api/v2/instance/policies"
+
+
+def rotation_body(months=3, enabled=True):
+    return envelope({"type": POLICY, "rotation": {"interval_month": months,
+                                                  "enabled": enabled}}, kind=POLICY)
+
+
+def kcia_body(enabled=True, **attributes):
+    return envelope({"policy_type": "keyCreateImportAccess",
+                     "policy_data": {"enabled": enabled, "attributes": attributes}},
+                    kind=POLICY)
+
+
+def set_kcia(api, **attributes):
+    response = api.call("PUT", INSTANCE_POLICIES, json=kcia_body(**attributes),
+                        params={"policy": "keyCreateImportAccess"})
+    assert response.status_code == 204, response.text
+
+
+# --- rotation policy ---------------------------------------------------------------------
+
+def test_rotation_policy_put_and_get(api):
+    key = api.root_key()
+    path = f"/api/v2/keys/{key['id']}/policies"
+    assert api.get(path).json()["resources"] == []
+    response = api.call("PUT", path, json=rotation_body(6), params={"policy": "rotation"})
+    assert response.status_code == 200
+    policy = response.json()["resources"][0]
+    assert policy["rotation"] == {"enabled": True, "interval_month": 6}
+    assert policy["crn"] == key["crn"]
+    assert api.get(path).json()["resources"] == [policy]
+    assert api.key(key["id"])["rotation"] == {"enabled": True, "interval_month": 6}
+
+
+def test_rotation_policy_refused_for_imported_and_standard_keys(api):
+    imported = api.root_key(payload=primitives.b64encode(bytes(32)))
+    standard = api.create_key({"name": "standard", "extractable": True}).json()["resources"][0]
+    assert reason(api.call("PUT", f"/api/v2/keys/{imported['id']}/policies",
+                           json=rotation_body())) == (400, "ROTATION_POLICY_NOT_ALLOWED_ERR")
+    assert reason(api.call("PUT", f"/api/v2/keys/{standard['id']}/policies",
+                           json=rotation_body())) == (400, "KEY_ROOT_REQ_ERR")
+    assert api.get(f"/api/v2/keys/{imported['id']}/policies").json()["resources"] == []
+
+
+@pytest.mark.parametrize("body,code", [
+    (rotation_body(0), "INVALID_FIELD_ERR"), (rotation_body(13), "INVALID_FIELD_ERR"),
+    (rotation_body("3"), "INVALID_FIELD_ERR"), (rotation_body(3, "yes"), "INVALID_FIELD_ERR"),
+    (envelope({"type": POLICY}, kind=POLICY), "INVALID_FIELD_ERR"),
+    (envelope({"rotation": []}, kind=POLICY), "BAD_BODY_ERR"),
+    (rotation_body() | {"resources": []}, "COLLECTION_TOTAL_MISMATCH_ERR"),
+    (None, "BAD_BODY_ERR"),
+])
+def test_rotation_policy_body_refusals(api, body, code):
+    key = api.root_key()
+    path = f"/api/v2/keys/{key['id']}/policies"
+    assert reason(api.call("PUT", path, json=body)) == (400, code)
+    assert api.get(path).json()["resources"] == []
+
+
+def test_unknown_key_policy_name_is_400(api):
+    key = api.root_key()
+    response = api.get(f"/api/v2/keys/{key['id']}/policies", params={"policy": "dualAuth"})
+    assert reason(response) == (400, "INVALID_QUERY_PARAM_ERR")
+
+
+# --- keyCreateImportAccess ------------------------------------------------------------------
+
+def test_instance_policy_put_and_get(api):
+    assert api.get(INSTANCE_POLICIES).json()["resources"] == []
+    set_kcia(api, enforce_token=True)
+    body = api.get(INSTANCE_POLICIES, params={"policy": "keyCreateImportAccess"}).json()
+    policy = body["resources"][0]
+    assert policy["policy_type"] == "keyCreateImportAccess"
+    assert policy["policy_data"] == {"enabled": True, "attributes": {
+        "create_root_key": True, "create_standard_key": True, "import_root_key": True,
+        "import_standard_key": True, "enforce_token": True}}
+
+
+def test_enforce_token_refuses_plain_imports_and_rotations(api, clock):
+    plain = api.root_key(payload=primitives.b64encode(bytes(32)))
+    set_kcia(api, enforce_token=True)
+    response = api.create_key({"type": KEY_TYPE, "name": "plain", "extractable": False,
+                               "payload": primitives.b64encode(bytes(32))})
+    assert reason(response) == (409, "KEY_CREATE_IMPORT_ACCESS_ERR")
+    assert reason(api.action(plain["id"], "rotate",
+                             {"payload": primitives.b64encode(bytes(16))})) == \
+        (409, "KEY_CREATE_IMPORT_ACCESS_ERR")
+    api.new_token(maxAllowedRetrievals=2)
+    byok = api.secure_root_key(primitives.generate_key_material())
+    fields = secure_fields(primitives.generate_key_material(), api.token())
+    assert api.action(byok["id"], "rotate", fields).status_code == 204
+    assert api.root_key("generated")["imported"] is False   # generating is still allowed
+
+
+@pytest.mark.parametrize("attribute,resource", [
+    ("create_root_key", {"name": "gen-root", "extractable": False}),
+    ("create_standard_key", {"name": "gen-std", "extractable": True}),
+    ("import_root_key", {"name": "imp-root", "extractable": False,
+                         "payload": primitives.b64encode(bytes(16))}),
+    ("import_standard_key", {"name": "imp-std", "extractable": True,
+                             "payload": primitives.b64encode(b"secret")}),
+])
+def test_each_attribute_gates_its_kind_of_key(api, attribute, resource):
+    set_kcia(api, **{attribute: False})
+    assert reason(api.create_key(resource)) == (409, "KEY_CREATE_IMPORT_ACCESS_ERR")
+    set_kcia(api, enabled=False, **{attribute: False})   # a disabled policy permits all
+    assert api.create_key(resource).status_code == 201
+
+
+@pytest.mark.parametrize("body,params,code", [
+    (kcia_body(bogus=True), {}, "BAD_BODY_ERR"),
+    (kcia_body(enforce_token="yes"), {}, "INVALID_FIELD_ERR"),
+    (kcia_body(enabled=None), {}, "INVALID_FIELD_ERR"),
+    (envelope({"policy_type": "dualAuthDelete", "policy_data": {"enabled": True}}, kind=POLICY),
+     {"policy": "keyCreateImportAccess"}, "BODY_QUERY_PARAM_MISMATCH_ERR"),
+    (kcia_body(), {"policy": "allowedNetwork"}, "INVALID_QUERY_PARAM_ERR"),
+    ({"metadata": {"collectionType": POLICY, "collectionTotal": 2},
+      "resources": [{}, {}]}, {}, "NUM_COLLECTION_RESOURCE_ERR"),
+    (kcia_body() | {"resources": []}, {}, "COLLECTION_TOTAL_MISMATCH_ERR"),
+])
+def test_instance_policy_refusals_change_nothing(api, body, params, code):
+    assert reason(api.call("PUT", INSTANCE_POLICIES, json=body, params=params)) == (400, code)
+    assert api.get(INSTANCE_POLICIES).json()["resources"] == []
