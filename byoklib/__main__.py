@@ -40,9 +40,22 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- bench ---------------------------------------------------------------------------------
+
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="build/bench", help="folder for bench.csv and bench.png")
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from byoklib.bench import main as bench_main
+    return bench_main(out_dir=args.out)
+
+
 COMMANDS = {
     "serve": ("run the Key Protect mock over HTTP until interrupted",
               add_serve_arguments, run_serve),
+    "bench": ("measure the speed figures (token creation, import vs floor, throughput)",
+              add_bench_arguments, run_bench),
 }
 
 

@@ -9,6 +9,9 @@ import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 MOCK_PARAMETERS = {"KP_URL": "", "KP_INSTANCE_ID": "", "KP_API_KEY": "", "KP_TOKEN": ""}
+# Notebook-specific parameters: fewer timed repeats keep the suite fast (nbval runs the
+# committed defaults).
+EXTRA_PARAMETERS = {"07_timing": {"REPEAT": 3}}
 
 
 def execute(notebook: Path, folder: Path, parameters: dict) -> nbformat.NotebookNode:
@@ -35,7 +38,7 @@ def test_there_are_notebooks():
 def test_notebook_runs_with_parameters(notebook, tmp_path, monkeypatch):
     for name in MOCK_PARAMETERS:
         monkeypatch.delenv(name, raising=False)
-    nb = execute(notebook, tmp_path, MOCK_PARAMETERS)
+    nb = execute(notebook, tmp_path, {**MOCK_PARAMETERS, **EXTRA_PARAMETERS.get(notebook.stem, {})})
     assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells), \
         "the first code cell must be tagged `parameters` so papermill can inject settings"
     # Checks.assert_all() prints this only when every row of the verified table is true.

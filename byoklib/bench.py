@@ -1,0 +1,282 @@
+"""`make bench`: the speed figures of issue 5, measured as ratios taken in one run.
+
+Each figure compares the mock with a floor measured in the same run on the same machine,
+so the goals hold whatever the machine's absolute speed:
+
+- token creation (POST then GET /import_token over HTTP) against one bare RSA-4096 key
+  generation with `cryptography` (goal: at most 0.1x); the mock's HSM hides key generation
+  behind a pool of pre-generated pairs, as a real HSM does;
+- one secure import (client-side sealing + POST /keys over a keep-alive session) against
+  the floor: the cryptography itself (RSA-4096 OAEP encrypt + decrypt, AES-GCM seal + open)
+  plus one bare HTTP round trip of the same size to a do-nothing server in another process
+  (goal: at most 1.10x);
+- throughput of imports from 2 client threads against 1 (goal: at least 1.6x).
+
+Timing is for looking at: nothing here is asserted by the unit tests.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from byoklib import data_path, primitives
+from byoklib.client import KeyProtectClient
+from byoklib.hsm import KeyPairPool, fixed_key_pairs
+from byoklib.secure_import import prepare_secure_import
+from byoklib.server import running_server
+from byoklib.timing import measure
+
+TEST_KEYS = [data_path("test-only", f"token-key-{i}.pem") for i in (1, 2, 3)]
+
+
+@dataclass
+class Figure:
+    name: str
+    measured: float
+    goal: str
+    met: bool
+    detail: str
+
+
+def median_seconds(fn, repeat: int, warmup: int = 1, label: str = "step") -> float:
+    return float(measure(fn, repeat=repeat, warmup=warmup, label=label)["seconds"].median())
+
+
+# --- token creation ------------------------------------------------------------------------
+
+def bare_rsa4096_generation(repeat: int = 5) -> float:
+    return median_seconds(lambda: primitives.generate_rsa_private_key(4096), repeat, warmup=0)
+
+
+def wait_until_full(pool: KeyPairPool, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while pool.available() < pool.size:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the key-pair pool did not fill in time")
+        time.sleep(0.02)
+
+
+def token_creation(repeat: int = 5, pool_size: int = 2) -> float:
+    """Median seconds of POST + GET /import_token with a warm pool: each timed creation
+    starts once the refill thread has made up for the previous one, as it would between
+    the minutes-apart token requests of real use."""
+    with KeyPairPool(size=pool_size) as pool, running_server(key_pair_source=pool) as server:
+        client = KeyProtectClient(server.url, "bench", "bench-token")
+
+        def create_and_get():
+            client.create_import_token(expiration=600, max_allowed_retrievals=1)
+            client.get_import_token()
+
+        times = []
+        for _ in range(repeat + 1):
+            wait_until_full(pool)
+            start = time.perf_counter()
+            create_and_get()
+            times.append(time.perf_counter() - start)
+        client.close()
+    return statistics.median(times[1:])  # the first one warms the connection
+
+
+# --- one secure import against its floor -----------------------------------------------------
+
+BARE_SERVER = r"""
+import json, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class DoNothing(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"       # keep-alive, like the mock
+    disable_nagle_algorithm = True      # TCP_NODELAY
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = b'{"ok": true}'
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), DoNothing)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+def bare_round_trip(body: bytes, repeat: int) -> float:
+    """Median seconds of one keep-alive POST of `body` to a do-nothing server in another
+    process (Python's standard http.server, TCP_NODELAY)."""
+    process = subprocess.Popen([sys.executable, "-c", BARE_SERVER], stdout=subprocess.PIPE,
+                               text=True)
+    try:
+        port = int(process.stdout.readline())
+        with requests.Session() as session:
+            url = f"http://127.0.0.1:{port}/api/v2/keys"
+            headers = {"Content-Type": "application/json", "Authorization": "Bearer bench",
+                       "Bluemix-Instance": "bench"}
+            return median_seconds(lambda: session.post(url, data=body, headers=headers),
+                                  repeat, warmup=3)
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def crypto_floor(repeat: int) -> float:
+    """Median seconds of the cryptography alone: OAEP encrypt + decrypt under RSA-4096,
+    AES-GCM seal + open of a 12-byte nonce."""
+    private = primitives.load_private_key(TEST_KEYS[0].read_bytes())
+    public = private.public_key()
+    material, nonce, iv = os.urandom(32), os.urandom(12), os.urandom(12)
+    pad = primitives.oaep_padding()
+
+    def crypto():
+        aead = AESGCM(material)
+        sealed = aead.encrypt(iv, nonce, None)
+        aead.decrypt(iv, sealed, None)
+        private.decrypt(public.encrypt(material, pad), pad)
+
+    return median_seconds(crypto, repeat, warmup=3)
+
+
+def import_body(fields: dict) -> bytes:
+    resource = {"type": "application/vnd.ibm.kms.key+json", "name": "bench-key",
+                "extractable": False, **fields}
+    return json.dumps({"metadata": {"collectionType": "application/vnd.ibm.kms.key+json",
+                                    "collectionTotal": 1}, "resources": [resource]}).encode()
+
+
+def secure_imports(server_url: str, count: int, threads: int = 1) -> float:
+    """Seconds for `count` secure imports spread over `threads` clients, each with its own
+    keep-alive session. Returns wall time."""
+    per_thread = count // threads
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        client = KeyProtectClient(server_url, "bench", "bench-token")
+        try:
+            token = client.get_import_token()
+            for i in range(n):
+                fields = prepare_secure_import(os.urandom(32), token)
+                client.create_key(f"bench-{threading.get_ident()}-{i}", **_as_kwargs(fields))
+        except BaseException as exc:  # surfaced below; a lost import must not pass silently
+            errors.append(exc)
+        finally:
+            client.close()
+
+    workers = [threading.Thread(target=worker, args=(per_thread,)) for _ in range(threads)]
+    start = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    return elapsed
+
+
+def _as_kwargs(fields: dict) -> dict:
+    return {"payload": fields["payload"], "encrypted_nonce": fields["encryptedNonce"],
+            "iv": fields["iv"], "encryption_algorithm": fields["encryptionAlgorithm"]}
+
+
+def one_import(repeat: int) -> tuple[float, dict]:
+    """Median seconds of one secure import (sealing included) and the floor's parts."""
+    with running_server(key_pair_source=fixed_key_pairs(TEST_KEYS)) as server:
+        client = KeyProtectClient(server.url, "bench", "bench-token")
+        client.create_import_token(expiration=3600, max_allowed_retrievals=500)
+        token = client.get_import_token()
+        fields = prepare_secure_import(os.urandom(32), token)
+
+        def secure_import():
+            sealed = prepare_secure_import(os.urandom(32), token)
+            client.create_key("bench-key", **_as_kwargs(sealed))
+
+        measured = median_seconds(secure_import, repeat, warmup=3)
+        client.close()
+    parts = {"cryptography": crypto_floor(repeat), "HTTP round trip": bare_round_trip(
+        import_body(fields), repeat)}
+    return measured, parts
+
+
+def throughput(count: int = 40) -> tuple[float, float, float]:
+    """Imports per second with 1 and 2 client threads, and their ratio; also checks that
+    every import landed."""
+    with running_server(key_pair_source=fixed_key_pairs(TEST_KEYS)) as server:
+        admin = KeyProtectClient(server.url, "bench", "bench-token")
+        admin.create_import_token(expiration=3600, max_allowed_retrievals=500)
+        secure_imports(server.url, 4)  # warm up
+        before = admin.key_total()
+        one = count / secure_imports(server.url, count, threads=1)
+        two = count / secure_imports(server.url, count, threads=2)
+        landed = admin.key_total() - before
+        admin.close()
+    if landed != 2 * count:
+        raise AssertionError(f"{2 * count} imports sent, {landed} landed")
+    return one, two, two / one
+
+
+# --- the table --------------------------------------------------------------------------------
+
+def run(repeat: int = 15, out_dir: Path | str = "build/bench"):
+    import pandas as pd
+
+    keygen = bare_rsa4096_generation(repeat=5)
+    token = token_creation(repeat=5)
+    measured, parts = one_import(repeat)
+    floor = sum(parts.values())
+    one, two, ratio = throughput()
+    figures = [
+        Figure("token creation / RSA-4096 generation", token / keygen, "<= 0.10",
+               token / keygen <= 0.10,
+               f"token {token * 1e3:.1f} ms, keygen {keygen * 1e3:.0f} ms (medians)"),
+        Figure("secure import / floor", measured / floor, "<= 1.10", measured / floor <= 1.10,
+               f"import {measured * 1e3:.2f} ms; floor {floor * 1e3:.2f} ms = crypto "
+               f"{parts['cryptography'] * 1e3:.2f} + HTTP {parts['HTTP round trip'] * 1e3:.2f}"),
+        Figure("2-thread / 1-thread import rate", ratio, ">= 1.6", ratio >= 1.6,
+               f"{one:.0f}/s with 1 thread, {two:.0f}/s with 2"),
+    ]
+    table = pd.DataFrame([f.__dict__ for f in figures])
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "bench.csv", index=False)
+    chart(table, out / "bench.png")
+    return table
+
+
+def chart(table, path: Path) -> None:
+    from byoklib.timing import NotebookFigure as MplFigure
+
+    fig = MplFigure(figsize=(8, 3))
+    ax = fig.subplots()
+    goals = [float(g.split()[-1]) for g in table["goal"]]
+    normalised = [m / g for m, g in zip(table["measured"], goals)]
+    colours = ["#16a34a" if met else "#dc2626" for met in table["met"]]
+    ax.barh(table["name"], normalised, color=colours)
+    ax.axvline(1.0, color="#334155", linestyle="--", label="goal")
+    ax.set_xlabel("measured / goal (green: goal met)")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main(out_dir: str = "build/bench") -> int:
+    import pandas as pd
+
+    started = time.perf_counter()
+    table = run(out_dir=out_dir)
+    with pd.option_context("display.width", 200, "display.max_colwidth", 90):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"\nwritten: {out_dir}/bench.csv, {out_dir}/bench.png "
+          f"({time.perf_counter() - started:.0f} s)")
+    return 0

@@ -1,0 +1,28 @@
+"""The benchmark's moving parts work (numbers are for `make bench`, never asserted here)."""
+from byoklib import bench
+from byoklib.client import KeyProtectClient
+from byoklib.hsm import fixed_key_pairs
+from byoklib.server import running_server
+
+
+def test_secure_imports_from_two_threads_all_land():
+    with running_server(key_pair_source=fixed_key_pairs(bench.TEST_KEYS)) as server:
+        admin = KeyProtectClient(server.url, "bench", "bench-token")
+        admin.create_import_token(expiration=600, max_allowed_retrievals=10)
+        elapsed = bench.secure_imports(server.url, 6, threads=2)
+        assert elapsed > 0
+        assert admin.key_total() == 6
+        admin.close()
+
+
+def test_bare_round_trip_reaches_a_server_in_another_process():
+    assert bench.bare_round_trip(b'{"resources": []}', repeat=2) > 0
+
+
+def test_chart_and_csv_are_written(tmp_path):
+    import pandas as pd
+
+    table = pd.DataFrame([bench.Figure("a", 0.05, "<= 0.10", True, ""),
+                          bench.Figure("b", 1.2, ">= 1.6", False, "")])
+    bench.chart(table, tmp_path / "bench.png")
+    assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
