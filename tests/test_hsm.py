@@ -1,0 +1,137 @@
+"""The HSM: key-pair sources, the pool, secure-import opening, secrecy of private keys."""
+import threading
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from byoklib import primitives
+from byoklib.errors import KeyProtectError
+from byoklib.hsm import HSM, KeyPairPool, fixed_key_pairs
+from conftest import TOKEN_KEY_FILES
+
+
+@pytest.fixture
+def hsm(token_key_pairs):
+    return HSM(fixed_key_pairs(token_key_pairs))
+
+
+def sealed_import(hsm, handle, material, nonce):
+    payload = primitives.wrap_key_material(material, hsm.public_key_pem(handle))
+    encrypted_nonce, iv = primitives.encrypt_nonce(material, nonce)
+    return payload, encrypted_nonce, iv
+
+
+# --- sources -----------------------------------------------------------------------------
+
+def test_fixed_key_pairs_cycles_through_paths_and_pem(token_key_pairs):
+    source = fixed_key_pairs([TOKEN_KEY_FILES[0], TOKEN_KEY_FILES[1].read_bytes()])
+    numbers = [source().private_numbers() for _ in range(3)]
+    assert numbers[0] == token_key_pairs[0].private_numbers()
+    assert numbers[1] == token_key_pairs[1].private_numbers()
+    assert numbers[2] == numbers[0]
+    with pytest.raises(ValueError):
+        fixed_key_pairs([])
+
+
+def test_pool_is_bounded_and_never_repeats_a_pair():
+    made = []
+    lock = threading.Lock()
+
+    def counting_source():
+        key = primitives.generate_rsa_private_key(1024)
+        with lock:
+            made.append(key)
+        return key
+
+    with KeyPairPool(size=2, bits=1024, source=counting_source) as pool:
+        taken = [pool.take() for _ in range(5)] + [pool() for _ in range(2)]
+        for _ in range(200):   # let the refill thread fill up, then check the bound
+            if pool.available() == 2:
+                break
+            threading.Event().wait(0.01)
+        assert pool.available() == 2
+        threading.Event().wait(0.1)
+        assert len(made) <= len(taken) + 2 + 1   # at most one more in the making
+    moduli = [k.private_numbers().public_numbers.n for k in taken]
+    assert len(set(moduli)) == len(moduli)
+    assert all(k.key_size == 1024 for k in taken)
+    assert pool._thread is None   # closed and joined
+
+
+def test_pool_take_generates_inline_when_empty():
+    pool = KeyPairPool(size=1, bits=1024)   # never started: always empty
+    assert isinstance(pool.take(), rsa.RSAPrivateKey)
+    assert "available=0" in repr(pool)
+
+
+# --- secure import -----------------------------------------------------------------------
+
+def test_open_secure_import_returns_material(hsm):
+    handle = hsm.new_transport_key()
+    material, nonce = primitives.generate_key_material(), bytes(range(12))
+    assert hsm.open_secure_import(handle, *sealed_import(hsm, handle, material, nonce),
+                                  nonce, "RSAES_OAEP_SHA_256") == material
+
+
+@pytest.mark.parametrize("damage,code", [
+    ("tag", "INCORRECT_NONCE_IV_ERR"), ("iv", "INCORRECT_NONCE_IV_ERR"),
+    ("nonce", "INCORRECT_NONCE_ERR"), ("payload", "UNPROCESSABLE_PAYLOAD_ERR"),
+    ("sha1", "INVALID_FIELD_ERR"), ("size", "INVALID_FIELD_ERR"),
+])
+def test_open_secure_import_failures(hsm, damage, code):
+    handle = hsm.new_transport_key()
+    material, nonce = primitives.generate_key_material(), bytes(range(12))
+    payload, encrypted_nonce, iv = sealed_import(hsm, handle, material, nonce)
+    algorithm, expected = "RSAES_OAEP_SHA_256", nonce
+    if damage == "tag":
+        encrypted_nonce = encrypted_nonce[:-1] + bytes([encrypted_nonce[-1] ^ 1])
+    elif damage == "iv":
+        iv = bytes(12)
+    elif damage == "nonce":
+        expected = bytes(12)
+    elif damage == "payload":
+        payload = payload[:-1] + bytes([payload[-1] ^ 1])
+    elif damage == "sha1":
+        algorithm = "RSAES_OAEP_SHA_1"
+    else:
+        payload = primitives.wrap_key_material(b"x" * 20, hsm.public_key_pem(handle))
+    with pytest.raises(KeyProtectError) as info:
+        hsm.open_secure_import(handle, payload, encrypted_nonce, iv, expected, algorithm)
+    assert info.value.code == code and info.value.status == 400
+
+
+def test_discarded_transport_key_is_gone(hsm):
+    handle = hsm.new_transport_key()
+    hsm.discard_transport_key(handle)
+    with pytest.raises(KeyError):
+        hsm.public_key_pem(handle)
+
+
+def test_private_key_is_not_reachable_from_public_names(hsm):
+    handle = hsm.new_transport_key()
+    found = []
+    for owner in (hsm, handle):
+        for name in dir(owner):
+            if name.startswith("_"):
+                continue
+            value = getattr(owner, name)
+            if isinstance(value, rsa.RSAPrivateKey):
+                found.append(name)
+    assert found == []
+    assert "fingerprint=" in repr(handle) and "BEGIN" not in repr(handle)
+    assert not hasattr(handle, "private_key") and not hasattr(handle, "__dict__")
+    assert primitives.public_key_fingerprint(hsm.public_key_pem(handle)).startswith(
+        handle.fingerprint)
+
+
+# --- envelope crypto ----------------------------------------------------------------------
+
+def test_seal_and_open_bind_the_aad(hsm):
+    handle = hsm.store_material(bytes(32))
+    sealed, iv = hsm.seal(handle, b"dek", b"aad")
+    assert hsm.open(handle, sealed, iv, b"aad") == b"dek"
+    for args in ((sealed, iv, b"other"), (sealed[:-1] + b"\0", iv, b"aad"), (sealed, b"", b"aad")):
+        with pytest.raises(KeyProtectError) as info:
+            hsm.open(handle, *args)
+        assert info.value.code == "UNPROCESSABLE_CIPHERTEXT_ERR"
+    assert repr(handle) == "MaterialHandle(bits=256)"
