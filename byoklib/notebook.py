@@ -35,7 +35,11 @@ class Connection:
 
     @property
     def target(self) -> str:
-        return "the local mock (127.0.0.1)" if self.on_mock else "the real IBM Key Protect"
+        """Where requests go: the notebook's own mock, or the service at the URL given
+        (which may be the real Key Protect or a mock started elsewhere)."""
+        if self.on_mock:
+            return "the local mock (127.0.0.1)"
+        return f"the service at {self.client.url}"
 
     def advance_clock(self, **delta) -> None:
         """Move the mock's clock forward (e.g. `minutes=11`); the real service's time
