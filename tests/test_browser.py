@@ -1,0 +1,262 @@
+"""The learner's path in a real browser: JupyterLab + headless Chromium, every notebook.
+
+A private `jupyter lab` (its own token, free port, temporary Jupyter config, data, runtime,
+settings and workspaces folders; the "Jupyter news" toast switched off) serves a *copy* of
+notebooks/, so nothing committed is touched. Debian's Chromium, driven by Playwright for
+Python, opens each notebook with `?reset`, waits until the kernel is ready, runs all cells
+the way a learner would (`notebook:run-all-cells`), waits for the kernel to go idle, then
+reads the notebook model: any error output or any non-empty code cell left unexecuted
+fails the test. A screenshot of each notebook's end is saved and listed at the end of the
+run (and printed, for `pytest -s`).
+
+Needs Debian's Chromium (`apt-get install chromium`) and the `playwright` Python package
+(in requirements.txt). Never `playwright install`: its browser download cannot work here,
+and the system Chromium is what we drive. Without either, the tests are skipped.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CHROMIUM = os.environ.get("BYOK_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+RUN_TIMEOUT_S = 300          # one notebook, all cells
+SERVER_START_TIMEOUT_S = 60
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    sync_playwright = None
+
+if sync_playwright is None:
+    pytestmark = pytest.mark.skip(
+        reason="playwright is not importable: `.venv/bin/pip install -r requirements.txt` "
+               "(Python package only; do not run `playwright install`)")
+elif not Path(CHROMIUM).exists():
+    pytestmark = pytest.mark.skip(
+        reason=f"no Chromium at {CHROMIUM}: install Debian's browser with "
+               "`sudo apt-get install chromium` (or set BYOK_CHROMIUM to its path)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LabServer:
+    """`jupyter lab` on 127.0.0.1 over a copy of notebooks/, with throw-away Jupyter dirs."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self.root = base / "notebooks"
+        shutil.copytree(ROOT / "notebooks", self.root,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = base / "jupyter-lab.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "KP_"))}
+        dirs = {"JUPYTER_CONFIG_DIR": "config", "JUPYTER_DATA_DIR": "data",
+                "JUPYTER_RUNTIME_DIR": "runtime", "JUPYTERLAB_SETTINGS_DIR": "settings",
+                "JUPYTERLAB_WORKSPACES_DIR": "workspaces"}
+        for name, sub in dirs.items():
+            (base / sub).mkdir()
+            env[name] = str(base / sub)
+        # The news toast would cover every screenshot: answer "Never" once, for this server.
+        notification = base / "settings" / "@jupyterlab" / "apputils-extension"
+        notification.mkdir(parents=True)
+        (notification / "notification.jupyterlab-settings").write_text(
+            json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip", "127.0.0.1",
+                   f"--port={self.port}", f"--IdentityProvider.token={self.token}",
+                   f"--ServerApp.root_dir={self.root}", "--LabApp.expose_app_in_browser=True",
+                   "--ServerApp.port_retries=0"]
+        if os.geteuid() == 0:
+            command.append("--allow-root")
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(command, env=env, cwd=self.root, stdout=self.log,
+                                        stderr=subprocess.STDOUT)
+        self._wait_until_up()
+
+    def _wait_until_up(self):
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited ({self.process.returncode}):\n"
+                                   + self.log_path.read_text())
+            try:
+                if requests.get(self.api("status"), timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("jupyter lab did not answer in time:\n" + self.log_path.read_text())
+
+    def api(self, path: str) -> str:
+        return f"{self.url}/api/{path}?token={self.token}"
+
+    def lab_url(self, name: str) -> str:
+        return f"{self.url}/lab/tree/{name}?reset&token={self.token}"
+
+    def shut_down_sessions(self):
+        for session in requests.get(self.api("sessions"), timeout=10).json():
+            requests.delete(self.api(f"sessions/{session['id']}"), timeout=30)
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+class Screenshots:
+    """Lists the screenshots at the end of the pytest run (a plugin registered at run time)."""
+
+    def __init__(self):
+        self.paths: list[Path] = []
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if self.paths:
+            terminalreporter.section("JupyterLab screenshots")
+            for path in self.paths:
+                terminalreporter.write_line(str(path))
+
+
+@pytest.fixture(scope="module")
+def screenshots(request, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("lab-screenshots")
+    plugin = Screenshots()
+    request.config.pluginmanager.register(plugin, "byok-lab-screenshots")
+    return folder, plugin
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    server = LabServer(tmp_path_factory.mktemp("lab"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser_context(tmp_path_factory):
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM,
+            headless=True, args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 1000})
+        yield context
+        context.close()
+
+
+# Runs in the page once the notebook is open: wait for JupyterLab, the document and the
+# kernel; run every cell; wait for idle; return what the model says about each code cell.
+OPEN_AND_WAIT = """async (timeoutMs) => {
+  const app = window.jupyterapp;
+  await app.started; await app.restored;
+  const deadline = Date.now() + timeoutMs;
+  let panel = app.shell.currentWidget;
+  while (!(panel && panel.sessionContext && panel.context)) {
+    if (Date.now() > deadline) throw new Error('no notebook panel opened');
+    await new Promise(r => setTimeout(r, 100)); panel = app.shell.currentWidget;
+  }
+  await panel.context.ready; await panel.sessionContext.ready;
+  while (!(panel.sessionContext.session && panel.sessionContext.session.kernel
+           && panel.sessionContext.session.kernel.status === 'idle')) {
+    if (Date.now() > deadline) throw new Error('kernel not ready: '
+        + (panel.sessionContext.session ? panel.sessionContext.kernelDisplayStatus : 'no session'));
+    await new Promise(r => setTimeout(r, 100));
+  }
+  return panel.sessionContext.kernelDisplayName;
+}"""
+
+RUN_ALL = """async (timeoutMs) => {
+  const app = window.jupyterapp;
+  const panel = app.shell.currentWidget;
+  const deadline = Date.now() + timeoutMs;
+  const started = Date.now();
+  await app.commands.execute('notebook:run-all-cells');
+  const busy = () => panel.sessionContext.session.kernel.status !== 'idle'
+      || [...panel.content.node.querySelectorAll('.jp-InputPrompt')]
+           .some(p => p.textContent.includes('*'));
+  while (busy()) {
+    if (Date.now() > deadline) throw new Error('still running after ' + timeoutMs + ' ms');
+    await new Promise(r => setTimeout(r, 200));
+  }
+  const seconds = (Date.now() - started) / 1000;
+  const cells = [];
+  const model = panel.content.model;
+  for (let i = 0; i < model.cells.length; i++) {
+    const cell = model.cells.get(i);
+    if (cell.type !== 'code') continue;
+    const outputs = cell.outputs.toJSON();
+    cells.push({index: i, source: cell.sharedModel.getSource(),
+                executionCount: cell.executionCount,
+                errors: outputs.filter(o => o.output_type === 'error')
+                               .map(o => o.ename + ': ' + o.evalue),
+                text: outputs.map(o => [].concat(o.text || (o.data && o.data['text/plain']) || [])
+                                          .join('')).join('\\n')});
+  }
+  // Show the notebook's end for the screenshot.
+  const last = panel.content.widgets.length - 1;
+  panel.content.activeCellIndex = last;
+  await panel.content.scrollToItem(last, 'end');
+  return {seconds, cells};
+}"""
+
+
+def committed_text(notebook: Path) -> str:
+    nb = json.loads(notebook.read_text())
+    return "\n".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+                     for c in nb["cells"] for o in c.get("outputs", []))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_in_jupyterlab(notebook, lab, browser_context, screenshots):
+    folder, plugin = screenshots
+    page = browser_context.new_page()
+    console_errors = []
+    page.on("pageerror", lambda error: console_errors.append(str(error)))
+    started = time.monotonic()
+    try:
+        page.goto(lab.lab_url(notebook.name), wait_until="domcontentloaded")
+        page.wait_for_function("window.jupyterapp !== undefined", timeout=60_000)
+        kernel = page.evaluate(OPEN_AND_WAIT, 60_000)
+        opened = time.monotonic() - started
+        result = page.evaluate(RUN_ALL, RUN_TIMEOUT_S * 1000)
+        page.wait_for_timeout(300)  # let the scroll settle before the picture
+        shot = folder / f"{notebook.stem}.png"
+        page.screenshot(path=str(shot))
+        plugin.paths.append(shot)
+        print(f"\n{notebook.stem}: opened with a ready kernel ({kernel}) in {opened:.1f} s, "
+              f"run-all {result['seconds']:.1f} s; screenshot {shot}")
+    finally:
+        page.close()
+        lab.shut_down_sessions()
+
+    errors = [f"cell {c['index']}: {e}" for c in result["cells"] for e in c["errors"]]
+    unexecuted = [f"cell {c['index']}" for c in result["cells"]
+                  if c["source"].strip() and c["executionCount"] is None]
+    assert not errors, f"{notebook.name} raised in JupyterLab: {errors}"
+    assert not unexecuted, f"{notebook.name}: code cells left unexecuted: {unexecuted}"
+    # Checks.assert_all() prints this only when every row of the summary table is true.
+    if "CHECKS PASSED" in committed_text(notebook):
+        fresh = "\n".join(c["text"] for c in result["cells"])
+        assert "CHECKS PASSED" in fresh, f"{notebook.name}: the summary checks did not all pass"
+    assert not console_errors, f"uncaught errors in the page: {console_errors}"
