@@ -144,6 +144,12 @@ def create_key(call: Call) -> Response:
     return reply(201, _keys([key]))
 
 
+def create_key_with_policy_overrides(call: Call) -> Response:
+    key = call.service.create_key(call.instance, call.body(), call.representation(),
+                                  policy_overrides=True)
+    return reply(201, _keys([key]))
+
+
 def list_keys(call: Call) -> Response:
     keys = call.service.list_keys(call.instance, call.query("limit"), call.query("offset"),
                                   call.query("state"), call.query("extractable"))
@@ -237,6 +243,7 @@ def _object(body) -> dict:
 API = {
     "/api/v2/import_token": {"POST": post_import_token, "GET": get_import_token},
     "/api/v2/keys": {"POST": create_key, "GET": list_keys, "HEAD": key_total},
+    "/api/v2/keys_with_policy_overrides": {"POST": create_key_with_policy_overrides},
     "/api/v2/keys/<key_id>": {"GET": get_key, "DELETE": delete_key,
                               "POST": key_action_by_query},
     "/api/v2/keys/<key_id>/metadata": {"GET": get_key_metadata},

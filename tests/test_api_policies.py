@@ -129,3 +129,31 @@ def test_each_attribute_gates_its_kind_of_key(api, attribute, resource):
 def test_instance_policy_refusals_change_nothing(api, body, params, code):
     assert reason(api.call("PUT", INSTANCE_POLICIES, json=body, params=params)) == (400, code)
     assert api.get(INSTANCE_POLICIES).json()["resources"] == []
+
+
+# --- POST /keys_with_policy_overrides ----------------------------------------------------------
+
+def test_create_with_rotation_override(api):
+    resource = {"type": KEY_TYPE, "name": "overridden", "extractable": False,
+                "rotation": {"enabled": True, "interval_month": 6},
+                "dualAuthDelete": {"enabled": False}}
+    response = api.post("/api/v2/keys_with_policy_overrides", json=envelope(resource),
+                        headers={"Prefer": "return=representation"})
+    assert response.status_code == 201
+    key = response.json()["resources"][0]
+    assert key["rotation"] == {"enabled": True, "interval_month": 6}
+    policies = api.get(f"/api/v2/keys/{key['id']}/policies").json()["resources"]
+    assert policies[0]["rotation"]["interval_month"] == 6
+
+
+@pytest.mark.parametrize("extra,code", [
+    ({"rotation": {"interval_month": 13}}, "INVALID_FIELD_ERR"),
+    ({"rotation": {"interval_month": 1}, "payload": primitives.b64encode(bytes(32))},
+     "ROTATION_POLICY_NOT_ALLOWED_ERR"),
+    ({"rotation": {"interval_month": 1}, "extractable": True}, "KEY_ROOT_REQ_ERR"),
+])
+def test_create_with_bad_override_creates_nothing(api, extra, code):
+    resource = {"type": KEY_TYPE, "name": "overridden", "extractable": False, **extra}
+    response = api.post("/api/v2/keys_with_policy_overrides", json=envelope(resource))
+    assert reason(response) == (400, code)
+    assert api.call("HEAD", "/api/v2/keys").headers["Key-Total"] == "0"

@@ -110,6 +110,14 @@ def test_generated_keys_disable_enable_and_policies_with_ibm_client(kp, clock):
                        "description": "A Key Protect key used for integration testing",
                        "extractable": False})
     standard = create(kp, {"type": KEY_TYPE, "name": "standard", "extractable": True})
+    overridden = kp.create_key_with_policies_overrides(
+        bluemix_instance=INSTANCE, prefer="return=representation",
+        key_with_policy_overrides_create_body=stream(envelope({
+            "type": KEY_TYPE, "name": "policies-test-overriden-key", "extractable": False,
+            "dualAuthDelete": {"enabled": False}, "rotation": {"enabled": True,
+                                                               "interval_month": 6}})))
+    assert overridden.get_status_code() == 201
+    assert overridden.get_result().json()["resources"][0]["rotation"]["interval_month"] == 6
     assert len(primitives.b64decode(standard["payload"])) == 32
 
     generated = kp.wrap_key(id=root["id"], bluemix_instance=INSTANCE).get_result().json()

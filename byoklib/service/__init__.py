@@ -70,6 +70,9 @@ Mock's choices (behaviours the reference marks UNCONFIRMED; the mock picks one):
   the `policy` query -> BODY_QUERY_PARAM_MISMATCH_ERR. `enforce_token` refuses root-key
   material without a token on create and rotate (409 KEY_CREATE_IMPORT_ACCESS_ERR);
   standard-key imports are governed by `import_standard_key` only.
+- POST /keys_with_policy_overrides: a `rotation` object sets the new key's rotation policy
+  (same rules as PUT /policies); `dualAuthDelete` is accepted and ignored. In plain
+  POST /keys, `rotation` is ignored like any unknown field.
 - Key aliases are stored and resolved as ids; key rings, registrations, purge, dual
   authorisation and KMIP are not modelled.
 """

@@ -10,6 +10,7 @@ from byoklib.hsm import check_root_material
 from . import validate
 from .model import (ACTIVE, DESTROYED, KEY_TYPE, RESTORE_WINDOW, STATES, VERSION_TYPE,
                     WAIT_AFTER_UPDATE, KeyRecord, Version, collection, whole_seconds)
+from .policies import check_rotation_policy_allowed, rotation_settings, set_rotation_policy
 
 STANDARD_MAX_BYTES = 7500
 GENERATED_BYTES = 32
@@ -35,16 +36,32 @@ class KeysMixin:
 
     # --- create ---
 
-    def create_key(self, instance_id: str, body, representation: bool = False) -> dict:
-        """POST /keys: one key from a `{metadata, resources: [key]}` body."""
+    def create_key(self, instance_id: str, body, representation: bool = False,
+                   policy_overrides: bool = False) -> dict:
+        """POST /keys: one key from a `{metadata, resources: [key]}` body.
+
+        With `policy_overrides` (POST /keys_with_policy_overrides) a `rotation` object in
+        the resource sets the key's rotation policy at creation.
+        """
         resource = validate.envelope(body, KEY_TYPE)
         with self._lock:
             now = whole_seconds(self.clock.now())
             spec = self._key_spec(resource, now)
+            rotation = self._rotation_override(resource, spec) if policy_overrides else None
             self._check_create_access(instance_id, spec)
             material = self._key_material(instance_id, spec, resource)
             key = self._store_key(instance_id, spec, material, now)
+            if rotation is not None:
+                set_rotation_policy(key, rotation, now)
             return key.representation(now) if representation else key.minimal(now)
+
+    @staticmethod
+    def _rotation_override(resource: dict, spec: KeySpec) -> dict | None:
+        if resource.get("rotation") is None:
+            return None
+        rotation = rotation_settings(resource["rotation"])
+        check_rotation_policy_allowed(spec.extractable, spec.payload is not None or spec.secure)
+        return rotation
 
     def _key_spec(self, resource: dict, now) -> KeySpec:
         kind = resource.get("type")

@@ -23,20 +23,12 @@ class PoliciesMixin:
         if policy not in (None, "", "rotation"):
             raise _unknown_policy(policy)
         resource = validate.envelope(body, POLICY_TYPE)
-        rotation = validate.obj(resource.get("rotation"), "rotation")
-        interval = validate.integer(rotation, "interval_month", 1, 12)
-        enabled = validate.boolean(rotation, "enabled", default=True)
-        if interval is None:
-            raise validate.field_error("interval_month", "an integer from 1 to 12")
+        rotation = rotation_settings(resource.get("rotation"))
         with self._lock:
             now = whole_seconds(self.clock.now())
-            key = self._rotation_policy_key(instance_id, key_id)
-            created = (key.rotation_policy or {}).get("creationDate", rfc3339(now))
-            key.rotation_policy = {
-                "id": (key.rotation_policy or {}).get("id", str(uuid.uuid4())),
-                "crn": key.crn, "rotation": {"enabled": enabled, "interval_month": interval},
-                "createdBy": CREATED_BY, "creationDate": created, "updatedBy": CREATED_BY,
-                "lastUpdateDate": rfc3339(now)}
+            key = self._live_key(instance_id, key_id)
+            check_rotation_policy_allowed(key.extractable, key.imported)
+            set_rotation_policy(key, rotation, now)
             return collection(POLICY_TYPE, [dict(key.rotation_policy)])
 
     def get_key_policies(self, instance_id: str, key_id: str, policy=None) -> dict:
@@ -47,14 +39,6 @@ class PoliciesMixin:
             policies = [dict(key.rotation_policy)] if key.rotation_policy else []
             return collection(POLICY_TYPE, policies)
 
-    def _rotation_policy_key(self, instance_id: str, key_id: str) -> KeyRecord:
-        key = self._live_key(instance_id, key_id)
-        if key.extractable:
-            raise KeyProtectError.of("KEY_ROOT_REQ_ERR",
-                                     "Rotation policy cannot be set on a standard key")
-        if key.imported:
-            raise KeyProtectError.of("ROTATION_POLICY_NOT_ALLOWED_ERR")
-        return key
 
     # --- instance policy keyCreateImportAccess ---
 
@@ -110,6 +94,33 @@ class PoliciesMixin:
                 "KEY_CREATE_IMPORT_ACCESS_ERR",
                 f"The keyCreateImportAccess policy requires an import token to {what} "
                 "key material")
+
+
+def rotation_settings(rotation) -> dict:
+    """A validated `{"enabled", "interval_month"}` rotation object."""
+    rotation = validate.obj(rotation, "rotation")
+    interval = validate.integer(rotation, "interval_month", 1, 12)
+    if interval is None:
+        raise validate.field_error("interval_month", "an integer from 1 to 12")
+    return {"enabled": validate.boolean(rotation, "enabled", default=True),
+            "interval_month": interval}
+
+
+def check_rotation_policy_allowed(extractable: bool, imported: bool) -> None:
+    """Only generated root keys rotate on a schedule."""
+    if extractable:
+        raise KeyProtectError.of("KEY_ROOT_REQ_ERR",
+                                 "Rotation policy cannot be set on a standard key")
+    if imported:
+        raise KeyProtectError.of("ROTATION_POLICY_NOT_ALLOWED_ERR")
+
+
+def set_rotation_policy(key: KeyRecord, rotation: dict, now) -> None:
+    previous = key.rotation_policy or {}
+    key.rotation_policy = {
+        "id": previous.get("id", str(uuid.uuid4())), "crn": key.crn, "rotation": rotation,
+        "createdBy": CREATED_BY, "creationDate": previous.get("creationDate", rfc3339(now)),
+        "updatedBy": CREATED_BY, "lastUpdateDate": rfc3339(now)}
 
 
 def _kcia_attributes(given: dict) -> dict:
