@@ -149,7 +149,10 @@ class OpenSSL:
         except subprocess.TimeoutExpired:
             raise OpenSSLError(shown, -1, "timed out") from None
         if done.returncode != 0:
-            raise OpenSSLError(shown, done.returncode, done.stderr.decode("utf-8", "replace"))
+            stderr = done.stderr.decode("utf-8", "replace")
+            if tmpdir:  # the same masking as the command line, so errors print stably
+                stderr = stderr.replace(tmpdir, TMP_MASK)
+            raise OpenSSLError(shown, done.returncode, stderr)
         return done
 
     def _run_pipe(self, first: list[str], second: list[str], data: bytes | None = None, *,
@@ -398,10 +401,22 @@ def _pem_or_path(key) -> bytes | None:
     if isinstance(key, str):
         if key.lstrip().startswith("-----BEGIN"):
             return key.encode("ascii")
-        return Path(key).read_bytes()
+        # Only a short text that names an existing file is a path; anything else (base64 of
+        # a key, say) is refused without echoing it, since it may be key material.
+        if _names_a_file(key):
+            return Path(key).read_bytes()
+        raise ValueError("a key given as str must be PEM text or the path of an existing "
+                         "file (base64 or DER is not accepted here: decode it first)")
     if isinstance(key, os.PathLike):
         return Path(key).read_bytes()
     return None
+
+
+def _names_a_file(text: str) -> bool:
+    try:
+        return "\n" not in text and Path(text).is_file()
+    except OSError:  # e.g. a name too long for the file system: not a path
+        return False
 
 
 def _public_pem_bytes(key) -> bytes:

@@ -286,3 +286,27 @@ def test_failure_reports_the_masked_command(openssl):
         openssl.aes_key_unwrap_pad(bytes(16), b"not a wrapped key")
     assert info.value.returncode != 0
     assert "<hex key>" in str(info.value)
+
+
+def test_key_text_that_is_not_pem_is_refused_without_echoing_it():
+    from byoklib.openssl import OpenSSL, OpenSSLUnavailable
+    try:
+        ossl = OpenSSL()
+    except OpenSSLUnavailable as exc:
+        pytest.skip(str(exc))
+    secret_like = "QUJD" * 300  # base64 text, e.g. a key someone forgot to decode
+    with pytest.raises(ValueError) as info:
+        ossl.modulus_bits(secret_like)
+    assert secret_like[:40] not in str(info.value)
+
+
+def test_openssl_errors_mask_temporary_paths():
+    from byoklib.openssl import OpenSSL, OpenSSLError, OpenSSLUnavailable, TMP_MASK
+    try:
+        ossl = OpenSSL()
+    except OpenSSLUnavailable as exc:
+        pytest.skip(str(exc))
+    private = data_path("test-only", "token-key-1.pem").read_bytes()
+    with pytest.raises(OpenSSLError) as info:
+        ossl.oaep_decrypt(private, b"\x00" * 512)
+    assert tempfile.gettempdir() + "/byoklib" not in info.value.stderr
