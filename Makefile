@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+PORT   ?= 8888
 
-.PHONY: setup lab test bench clean
+.PHONY: setup lab test bench clean html paths fresh-machine
 
 setup: $(STAMP)
 
@@ -17,13 +18,26 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 lab: setup
-	cd notebooks && ../$(PY) -m jupyter lab --ip 127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root,)
+	cd notebooks && ../$(PY) -m jupyter lab --ip 127.0.0.1 --port $(PORT) $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 test: setup
 	$(PY) -m pytest
 
 bench: setup
 	$(PY) -m byoklib bench
+
+# The executed notebooks as static HTML (stored outputs, charts included) in build/html/.
+html: setup
+	$(PY) tests/render_html.py build/html
+
+# The slow learner's paths: Binder's config as repo2docker reads it, and a fresh venv from
+# binder/requirements.txt alone running 00_welcome (minutes: a full pip install).
+paths: setup
+	$(PY) -m pytest -m paths tests/test_paths.py
+
+# The README's two commands in a fresh clone of HEAD, timed (make test; make lab until it answers).
+fresh-machine:
+	tests/fresh_machine.sh
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
