@@ -30,6 +30,7 @@ import itertools
 import os
 import queue
 import threading
+import uuid
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -253,6 +254,14 @@ class HSM:
 
     def random_bytes(self, nbytes: int) -> bytes:
         return os.urandom(nbytes)
+
+    def material_id(self, handle: MaterialHandle) -> str:
+        """A stable name for the material itself (not for the key that holds it): an HMAC
+        check value, which reveals nothing of the material. Wrapped DEKs carry it, so any
+        root key holding the same material can unwrap them, as the real service allows."""
+        check = hmac.new(self.__material_of(handle), b"byoklib wrapped-DEK handle",
+                         "sha256").digest()[:16]
+        return str(uuid.UUID(bytes=check))
 
     def seal(self, handle: MaterialHandle, plaintext: bytes, aad: bytes) -> tuple[bytes, bytes]:
         """AES-GCM under the version's material: returns (ciphertext || tag, 12-byte iv)."""

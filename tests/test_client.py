@@ -144,9 +144,6 @@ def test_wrap_unwrap_with_and_without_aad(client, bits):
         client.unwrap(key["id"], wrapped["ciphertext"])  # AAD omitted
 
 
-@pytest.mark.xfail(strict=True, reason="the mock ties a wrapped DEK to the key that wrapped it; "
-                   "DOC:unwrap-keys says root keys with the same material unwrap each other's "
-                   "DEKs (reported to the service wing)")
 def test_same_material_unwraps_in_another_instance(server, client):
     # The documented property that proves the imported material is what wraps DEKs.
     material = primitives.generate_key_material()

@@ -2,9 +2,11 @@
 
 A wrapped DEK looks like the real service's: base64 of a JSON object
 `{"ciphertext", "iv", "version", "handle"}`. Here `ciphertext` is AES-GCM (tag appended)
-under the key version's material, `handle` is the key version id, and the GCM AAD binds
-the key id, the version id and the caller's `aad` list together, so a WDEK unwraps only
-with the key and AAD that made it.
+under the key version's material and `handle` names that material (an HMAC check value
+from the HSM, not a key or version id); the GCM AAD binds the handle and the caller's `aad`
+list. So a WDEK unwraps with the same AAD under any root key, in any instance, that holds
+the same material in one of its versions: the real service documents exactly that
+("root keys that contain the same key material can unwrap the same DEK").
 """
 from __future__ import annotations
 
@@ -91,18 +93,20 @@ class ActionsMixin:
         return ciphertext, validate.string_list(body, "aad", AAD_ITEMS, AAD_CHARS)
 
     def _seal(self, key: KeyRecord, version: Version, plaintext: bytes, aad) -> str:
-        sealed, iv = self.hsm.seal(version.material, plaintext, _binding(key, version, aad))
+        handle = self.hsm.material_id(version.material)
+        sealed, iv = self.hsm.seal(version.material, plaintext, _binding(handle, aad))
         blob = {"ciphertext": b64encode(sealed), "iv": b64encode(iv),
-                "version": WDEK_FORMAT_VERSION, "handle": version.id}
+                "version": WDEK_FORMAT_VERSION, "handle": handle}
         return b64encode(json.dumps(blob, separators=(",", ":")).encode())
 
     def _open(self, key: KeyRecord, ciphertext: str, aad) -> tuple[Version, bytes]:
         blob = _parse_wdek(ciphertext)
-        version = key.version(blob["handle"])
-        if version is None:   # made by another key (or another instance)
+        version = next((v for v in key.versions
+                        if self.hsm.material_id(v.material) == blob["handle"]), None)
+        if version is None:   # made under material this key has never held
             raise _unprocessable()
         return version, self.hsm.open(version.material, blob["ciphertext"], blob["iv"],
-                                      _binding(key, version, aad))
+                                      _binding(blob["handle"], aad))
 
     # --- rotation ---
 
@@ -173,9 +177,9 @@ class ActionsMixin:
         return key
 
 
-def _binding(key: KeyRecord, version: Version, aad) -> bytes:
-    """GCM additional data: which key and version, and the caller's aad list."""
-    return json.dumps({"key": key.id, "version": version.id, "aad": list(aad or [])},
+def _binding(handle: str, aad) -> bytes:
+    """GCM additional data: which material, and the caller's aad list."""
+    return json.dumps({"material": handle, "aad": list(aad or [])},
                       separators=(",", ":")).encode()
 
 
