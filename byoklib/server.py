@@ -43,15 +43,14 @@ import signal
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from byoklib.errors import KeyProtectError
 from byoklib.hsm import HSM, KeyPairPool
+from byoklib.httpd import KeepAliveWSGIServer
 from byoklib.service import KeyProtectService
 
 log = logging.getLogger("byoklib.server")
@@ -354,18 +353,6 @@ def normalise_grants(grants) -> dict[str, frozenset] | None:
 
 # --- serving ------------------------------------------------------------------------------
 
-class AccessLogHandler(WSGIRequestHandler):
-    """Logs method, path and status only (no query, headers or bodies)."""
-
-    def log_request(self, code="-", size="-") -> None:
-        status = getattr(code, "value", code)
-        log.info("%s %s %s", self.command, urlsplit(self.path).path, status)
-
-    def log(self, type: str, message: str, *args) -> None:   # werkzeug's own messages
-        if type == "error":
-            log.warning("HTTP server error (details withheld)")
-
-
 def _stop_on_signals() -> None:
     """SIGINT and SIGTERM end `serve()` even when the shell started us with SIGINT
     ignored (as background jobs are)."""
@@ -391,14 +378,14 @@ class RunningServer:
 
 def build_server(service=None, *, host="127.0.0.1", port=0, grants=None, clock=None,
                  key_pair_source=None):
-    """(werkzeug server, service, pool or None): the pool is ours to close."""
+    """(HTTP server, app, pool or None): the pool is ours to close."""
     pool = None
     if service is None:
         if key_pair_source is None:
             pool = key_pair_source = KeyPairPool().start()
         service = KeyProtectService(clock=clock, hsm=HSM(key_pair_source))
     app = create_app(service, grants)
-    server = make_server(host, port, app, threaded=True, request_handler=AccessLogHandler)
+    server = KeepAliveWSGIServer((host, port), app, max_body=MAX_BODY_BYTES)
     return server, app, pool
 
 

@@ -11,6 +11,7 @@ from . import validate
 from .model import (ACTIVE, DESTROYED, KEY_TYPE, RESTORE_WINDOW, STATES, VERSION_TYPE,
                     WAIT_AFTER_UPDATE, KeyRecord, Version, collection, whole_seconds)
 from .policies import check_rotation_policy_allowed, rotation_settings, set_rotation_policy
+from .tokens import secure_fields
 
 STANDARD_MAX_BYTES = 7500
 GENERATED_BYTES = 32
@@ -44,16 +45,32 @@ class KeysMixin:
         the resource sets the key's rotation policy at creation.
         """
         resource = validate.envelope(body, KEY_TYPE)
+        unwrapped = None
+        if any(resource.get(f) is not None for f in TOKEN_FIELDS):
+            # The RSA-4096 unwrap takes milliseconds, and cryptography releases the GIL
+            # while it runs: do it outside the service's lock so concurrent imports run
+            # in parallel. The same checks run first here and again under the lock below;
+            # the token is the one current when the request arrived.
+            with self._lock:
+                self._checked_spec(instance_id, resource, policy_overrides)
+                secure_fields(resource)
+                token = self._usable_token(instance_id)
+            unwrapped = self._unwrap_secure_import(token, resource)
         with self._lock:
             now = whole_seconds(self.clock.now())
-            spec = self._key_spec(resource, now)
-            rotation = self._rotation_override(resource, spec) if policy_overrides else None
-            self._check_create_access(instance_id, spec)
-            material = self._key_material(instance_id, spec, resource)
+            spec, rotation = self._checked_spec(instance_id, resource, policy_overrides)
+            material = self._key_material(instance_id, spec, resource, unwrapped)
             key = self._store_key(instance_id, spec, material, now)
             if rotation is not None:
                 set_rotation_policy(key, rotation, now)
             return key.representation(now) if representation else key.minimal(now)
+
+    def _checked_spec(self, instance_id: str, resource: dict, policy_overrides: bool):
+        """The validated key spec and rotation override, after the access policy check."""
+        spec = self._key_spec(resource, whole_seconds(self.clock.now()))
+        rotation = self._rotation_override(resource, spec) if policy_overrides else None
+        self._check_create_access(instance_id, spec)
+        return spec, rotation
 
     @staticmethod
     def _rotation_override(resource: dict, spec: KeySpec) -> dict | None:
@@ -82,7 +99,7 @@ class KeysMixin:
             payload=None if secure else validate.base64_field(resource, "payload"),
             secure=secure)
 
-    def _key_material(self, instance_id: str, spec: KeySpec, resource: dict):
+    def _key_material(self, instance_id: str, spec: KeySpec, resource: dict, unwrapped=None):
         """(material handle or None, standard payload or None, bits, imported)."""
         if spec.extractable:
             payload = spec.payload
@@ -92,7 +109,8 @@ class KeysMixin:
             payload = payload if imported else self.hsm.random_bytes(GENERATED_BYTES)
             return None, payload, len(payload) * 8, imported
         if spec.secure:
-            material = self._open_secure_import(instance_id, resource)
+            material = (unwrapped if unwrapped is not None
+                        else self._open_secure_import(instance_id, resource))
         elif spec.payload is not None:
             material = spec.payload
             check_root_material(material)

@@ -60,13 +60,24 @@ class TokensMixin:
         Imports are allowed until the token expires, even when its retrievals are used
         up (the mock's choice; see the package docstring).
         """
-        payload = validate.base64_field(fields, "payload", required=True)
-        encrypted_nonce = validate.base64_field(fields, "encryptedNonce", required=True)
-        iv = validate.base64_field(fields, "iv", required=True)
-        if len(iv) != NONCE_BYTES:
-            raise validate.field_error("iv", "a base64 encoded 12-byte IV")
-        algorithm = fields.get("encryptionAlgorithm")
-        check_algorithm(algorithm)   # refuse SHA-1 or a missing value before touching state
-        token = self._usable_token(instance_id)
+        secure_fields(fields)   # refuse bad fields before looking at the token
+        return self._unwrap_secure_import(self._usable_token(instance_id), fields)
+
+    def _unwrap_secure_import(self, token: TokenRecord, fields: dict) -> bytes:
+        """The same as `_open_secure_import` with a token already looked up, for callers
+        that run the unwrap without holding the lock."""
+        payload, encrypted_nonce, iv, algorithm = secure_fields(fields)
         return self.hsm.open_secure_import(token.transport_key, payload, encrypted_nonce, iv,
                                            token.nonce, algorithm)
+
+
+def secure_fields(fields: dict) -> tuple[bytes, bytes, bytes, str]:
+    """(payload, encryptedNonce, iv, encryptionAlgorithm), validated, no state touched."""
+    payload = validate.base64_field(fields, "payload", required=True)
+    encrypted_nonce = validate.base64_field(fields, "encryptedNonce", required=True)
+    iv = validate.base64_field(fields, "iv", required=True)
+    if len(iv) != NONCE_BYTES:
+        raise validate.field_error("iv", "a base64 encoded 12-byte IV")
+    algorithm = fields.get("encryptionAlgorithm")
+    check_algorithm(algorithm)
+    return payload, encrypted_nonce, iv, algorithm

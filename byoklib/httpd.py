@@ -1,0 +1,170 @@
+"""A small threaded WSGI server with HTTP/1.1 keep-alive, on the standard library.
+
+Why not Werkzeug's development server: it closes the connection after every response
+(it sends `Connection: close` on purpose), so every request of a client pays a new TCP
+handshake and a new thread. IBM's clients and `requests` keep connections alive, and the
+real service allows it; measured with `make bench`, the reconnects alone cost more than
+the 10 % the mock may add to an import on top of its cryptography. This server keeps the
+connection, answers each request with one write (headers and body together) on a socket
+with TCP_NODELAY, so neither Nagle's algorithm nor delayed ACKs stall it.
+
+The WSGI application stays a Werkzeug app (`byoklib.server`); this module knows nothing
+of Key Protect. It reads a request body only up to `max_body` bytes: a larger declared
+body is handed to the app unread (the app answers 413) and the connection is closed.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import socketserver
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote_to_bytes
+
+log = logging.getLogger("byoklib.server")
+
+IDLE_TIMEOUT_SECONDS = 120
+
+
+class WSGIHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    timeout = IDLE_TIMEOUT_SECONDS       # an idle keep-alive connection frees its thread
+    server_version = "byoklib-mock"
+    sys_version = ""
+
+    def do_request(self) -> None:
+        environ, complete = self._environ()
+        if environ is None:
+            return
+        status_headers: list = []
+
+        def start_response(status, headers, exc_info=None):
+            status_headers[:] = [status, headers]
+            return lambda data: None   # the app returns its body; no write() callers
+
+        result = self.server.app(environ, start_response)
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        status, headers = status_headers
+        self._send(status, headers, body, keep=complete)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_request
+
+    def _environ(self):
+        """The WSGI environ, and whether the whole body was read (else: close after)."""
+        path, _, query = self.path.partition("?")
+        length_text = self.headers.get("Content-Length")
+        body, complete = b"", True
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body, complete = self._read_chunked()
+            length_text = str(len(body)) if complete else str(self.server.max_body + 1)
+        elif length_text:
+            try:
+                length = int(length_text)
+            except ValueError:
+                self.send_error(400, "bad Content-Length")
+                return None, False
+            if length < 0:
+                self.send_error(400, "bad Content-Length")
+                return None, False
+            if length <= self.server.max_body:
+                body = self.rfile.read(length)
+            else:
+                complete = False
+        environ = {
+            "REQUEST_METHOD": self.command,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
+            "QUERY_STRING": query,
+            "SERVER_NAME": self.server.server_address[0],
+            "SERVER_PORT": str(self.server.server_address[1]),
+            "SERVER_PROTOCOL": self.request_version,
+            "REMOTE_ADDR": self.client_address[0],
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        if self.headers.get("Content-Type"):
+            environ["CONTENT_TYPE"] = self.headers["Content-Type"]
+        if length_text:
+            environ["CONTENT_LENGTH"] = length_text
+        for name, value in self.headers.items():
+            key = "HTTP_" + name.upper().replace("-", "_")
+            if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                continue
+            environ[key] = f"{environ[key]},{value}" if key in environ else value
+        return environ, complete
+
+    def _read_chunked(self) -> tuple[bytes, bool]:
+        parts, total = [], 0
+        while True:
+            size_line = self.rfile.readline(100)
+            try:
+                size = int(size_line.split(b";")[0].strip(), 16)
+            except ValueError:
+                return b"", False
+            if size == 0:
+                while self.rfile.readline(1000) not in (b"\r\n", b"\n", b""):
+                    pass   # trailers
+                return b"".join(parts), True
+            total += size
+            if total > self.server.max_body:
+                return b"", False
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(3)
+
+    def _send(self, status: str, headers: list, body: bytes, keep: bool) -> None:
+        code = int(status.split(" ", 1)[0])
+        names = {name.lower() for name, _ in headers}
+        if "content-length" not in names and code not in (204, 304) and code >= 200:
+            headers = [*headers, ("Content-Length", str(len(body)))]
+        wants_close = (self.headers.get("Connection", "").lower() == "close"
+                       or self.request_version == "HTTP/1.0")
+        if wants_close or not keep:
+            headers = [*headers, ("Connection", "close")]
+            self.close_connection = True
+        head = [f"{self.protocol_version} {status}\r\n",
+                f"Server: {self.server_version}\r\n",
+                f"Date: {self.date_time_string()}\r\n"]
+        head += [f"{name}: {value}\r\n" for name, value in headers]
+        data = "".join(head).encode("latin-1") + b"\r\n"
+        if self.command != "HEAD" and code not in (204, 304):
+            data += body
+        self.wfile.write(data)   # one write: headers and body leave together
+        self.log_request(code)
+
+    def log_request(self, code="-", size="-") -> None:
+        # Method, path without query, status: never headers, bodies or key material.
+        log.info("%s %s %s", self.command, self.path.partition("?")[0], code)
+
+    def log_message(self, format, *args) -> None:
+        log.debug("HTTP: %s", format % args)
+
+
+class KeepAliveWSGIServer(ThreadingHTTPServer):
+    daemon_threads = True          # idle keep-alive connections must not hold up shutdown
+    block_on_close = False
+    request_queue_size = 64
+
+    def __init__(self, address, app, max_body: int):
+        self.app = app
+        self.max_body = max_body
+        super().__init__(address, WSGIHandler)
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind would look up the host's FQDN, which can stall for
+        # seconds on a machine without DNS; the address is all we need.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
