@@ -18,6 +18,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="port to bind; 0 picks a free one (8080)")
     parser.add_argument("--grant", action="append", default=[], metavar="TOKEN=INSTANCE",
                         help="strict mode: allow bearer TOKEN to use INSTANCE (repeatable)")
+    parser.add_argument("--token-key", action="append", default=[], metavar="PEM_FILE",
+                        help="TESTS ONLY: make import tokens from these RSA private keys, in "
+                             "turn, instead of fresh key pairs (repeatable)")
 
 
 def parse_grants(pairs: list[str]) -> dict[str, set[str]] | None:
@@ -35,7 +38,13 @@ def parse_grants(pairs: list[str]) -> dict[str, set[str]] | None:
 def run_serve(args: argparse.Namespace) -> int:
     from byoklib.server import serve
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    serve(args.host, args.port, parse_grants(args.grant),
+    source = None
+    if args.token_key:
+        from pathlib import Path
+
+        from byoklib.hsm import fixed_key_pairs
+        source = fixed_key_pairs([Path(p) for p in args.token_key])
+    serve(args.host, args.port, parse_grants(args.grant), key_pair_source=source,
           announce=lambda line: print(line, flush=True))
     return 0
 

@@ -104,3 +104,22 @@ def test_serve_rejects_a_malformed_grant():
     process = serve_process("--port", "0", "--grant", "no-equals-sign")
     assert process.wait(timeout=15) != 0
     assert "TOKEN=INSTANCE" in process.stderr.read()
+
+
+def test_serve_with_test_only_token_keys_hands_out_those_keys():
+    from byoklib import data_path, primitives
+    from byoklib.secure_import import ImportToken
+
+    path = data_path("test-only", "token-key-2.pem")
+    process = serve_process("--port", "0", "--token-key", str(path))
+    try:
+        url = process.stdout.readline().rstrip("\n").rsplit(" ", 1)[1]
+        headers = {"Authorization": "Bearer t", "bluemix-instance": "i"}
+        assert requests.post(url + "/api/v2/import_token", json={}, headers=headers).ok
+        token = ImportToken.from_response(
+            requests.get(url + "/api/v2/import_token", headers=headers).json())
+        expected = primitives.load_private_key(path.read_bytes()).public_key()
+        assert token.fingerprint == primitives.public_key_fingerprint(expected)
+    finally:
+        process.kill()
+        process.wait(10)
