@@ -51,9 +51,10 @@ Mock's choices (behaviours the reference marks UNCONFIRMED; the mock picks one):
 - /versions of a non-active key without allKeyStates=true -> 409
   KEY_ACTION_INVALID_STATE_ERR. Standard keys have one version.
 - Wrap: plaintext optional (32 random bytes generated and returned when absent), at most
-  4096 base64 characters; aad up to 126 strings of up to 255 characters. The GCM AAD binds
-  key id + version id + aad, so unlike the real service a key with the same material but
-  another id cannot unwrap the WDEK. Wrong AAD, a foreign or corrupted WDEK -> 422
+  4096 base64 characters; aad up to 126 strings of up to 255 characters. The WDEK names
+  its material (an HMAC check value), not its key, and the GCM AAD binds that name and the
+  aad, so any root key holding the same material unwraps it, as the real service
+  documents (see actions.py). Wrong AAD, a foreign or corrupted WDEK -> 422
   UNPROCESSABLE_CIPHERTEXT_ERR; a ciphertext that is not base64 -> 400 INVALID_FIELD_ERR;
   unwrap/rewrap without a body (or `{}`) -> 400 NO_BODY_ERR. Rewrap answers keyVersion =
   the version that had wrapped, rewrappedKeyVersion = the latest.
