@@ -20,8 +20,9 @@ $(STAMP): requirements.txt pyproject.toml
 lab: setup
 	cd notebooks && ../$(PY) -m jupyter lab --ip 127.0.0.1 --port $(PORT) $(if $(filter 0,$(shell id -u)),--allow-root,)
 
+# Every test on up to 4 cores; --dist loadscope keeps each notebook's cells on one kernel.
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadscope
 
 bench: setup
 	$(PY) -m byoklib bench

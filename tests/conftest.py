@@ -6,6 +6,7 @@ key pairs, so the suite never generates RSA-4096 keys it does not need.
 """
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -128,3 +129,23 @@ def api(server):
 def make_api(server):
     """Another caller of the same server: `make_api(instance=..., token=...)`."""
     return lambda **kw: Api(server.url, **kw)
+
+
+# --- the browser test's screenshots, listed on the controller (also under pytest-xdist) ------
+
+_SCREENSHOTS = data_path().parent / "build" / "lab-screenshots"
+
+
+def pytest_sessionstart(session):
+    session.config._byok_started = time.time()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    started = getattr(config, "_byok_started", None)
+    if started is None or not _SCREENSHOTS.is_dir():
+        return
+    fresh = sorted(p for p in _SCREENSHOTS.glob("*.png") if p.stat().st_mtime >= started)
+    if fresh:
+        terminalreporter.section("JupyterLab screenshots (one per notebook, at its end)")
+        for path in fresh:
+            terminalreporter.write_line(str(path))

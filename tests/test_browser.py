@@ -30,6 +30,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+SCREENSHOTS = ROOT / "build" / "lab-screenshots"   # also listed by tests/conftest.py
 CHROMIUM = os.environ.get("BYOK_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -128,24 +129,21 @@ class LabServer:
 
 
 class Screenshots:
-    """Lists the screenshots at the end of the pytest run (a plugin registered at run time)."""
+    """Collects the screenshot paths; tests/conftest.py lists the folder at the end of the
+    run (a hook here would run inside a pytest-xdist worker, whose summary nobody sees)."""
 
     def __init__(self):
         self.paths: list[Path] = []
 
-    def pytest_terminal_summary(self, terminalreporter):
-        if self.paths:
-            terminalreporter.section("JupyterLab screenshots")
-            for path in self.paths:
-                terminalreporter.write_line(str(path))
-
 
 @pytest.fixture(scope="module")
-def screenshots(request, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("lab-screenshots")
-    plugin = Screenshots()
-    request.config.pluginmanager.register(plugin, "byok-lab-screenshots")
-    return folder, plugin
+def screenshots():
+    # A fixed, git-ignored folder, so a reviewer finds the pictures of the last run.
+    folder = SCREENSHOTS
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
+    return folder, Screenshots()
 
 
 @pytest.fixture(scope="module")
