@@ -66,6 +66,14 @@ CATALOGUE: dict[str, ReasonCode] = {r.code: r for r in [
     _r("INTERNAL_ERR", 500, "The service could not complete the request", confirmed=False),
     # --- keys --------------------------------------------------------------------
     _r("KEY_NOT_FOUND_ERR", 404, "key does not exist"),
+    # --- key rings (the reference is silent: the mock's codes) ----------------------
+    _r("KEY_RING_NOT_FOUND_ERR", 404, "The key ring does not exist", confirmed=False),
+    _r("KEY_RING_EXISTS_ERR", 409, "A key ring with this id already exists", confirmed=False),
+    _r("KEY_RING_NOT_EMPTY_ERR", 409, "The key ring holds keys: move or delete them first",
+       confirmed=False),
+    _r("KEY_RING_RESERVED_ERR", 400, "The key ring 'default' cannot be deleted",
+       confirmed=False),
+    _r("INVALID_PATH_PARAM_ERR", 400, "The path parameter is invalid", confirmed=False),
     _r("KEY_DELETED_ERR", 410, "The key has already been deleted: Please delete references "
        "to this key"),
     _r("KEY_ROOT_REQ_ERR", 400, "Requested action can only be completed with a root key"),

@@ -7,7 +7,7 @@ every method validates its whole request before it changes anything, so a refuse
 request leaves no trace (no half-created key, no retrieval counted). Time comes from an
 injectable clock (`SystemClock`, `ManualClock`); secrets stay in the `HSM`.
 
-The code is split by resource: `tokens.py`, `keys.py`, `actions.py`, `policies.py`,
+The code is split by resource: `tokens.py`, `keys.py`, `actions.py`, `policies.py`, `rings.py`,
 over `model.py` (records and their JSON) and `validate.py` (field checks).
 
 Mock's choices (behaviours the reference marks UNCONFIRMED; the mock picks one):
@@ -74,7 +74,8 @@ Mock's choices (behaviours the reference marks UNCONFIRMED; the mock picks one):
 - POST /keys_with_policy_overrides: a `rotation` object sets the new key's rotation policy
   (same rules as PUT /policies); `dualAuthDelete` is accepted and ignored. In plain
   POST /keys, `rotation` is ignored like any unknown field.
-- Key aliases are stored and resolved as ids; key rings, registrations, purge, dual
+- Key rings and the X-Kms-Key-Ring scope: see rings.py.
+- Key aliases are stored and resolved as ids; registrations, purge, dual
   authorisation and KMIP are not modelled.
 """
 from __future__ import annotations
@@ -87,7 +88,9 @@ from .actions import ActionsMixin
 from .clock import ManualClock, SystemClock
 from .keys import KeysMixin
 from .model import Instance
+from .model import whole_seconds
 from .policies import PoliciesMixin
+from .rings import DEFAULT_RING, RingsMixin
 from .tokens import TokensMixin
 
 __all__ = ["KeyProtectService", "SystemClock", "ManualClock"]
@@ -95,7 +98,7 @@ __all__ = ["KeyProtectService", "SystemClock", "ManualClock"]
 MOCK_ACCOUNT_ID = "0000000000000000000000000000mock"
 
 
-class KeyProtectService(TokensMixin, KeysMixin, ActionsMixin, PoliciesMixin):
+class KeyProtectService(TokensMixin, KeysMixin, ActionsMixin, PoliciesMixin, RingsMixin):
     """The in-memory Key Protect. Thread-safe; see the package docstring."""
 
     def __init__(self, clock=None, hsm: HSM | None = None, region: str = "us-south",
@@ -113,6 +116,7 @@ class KeyProtectService(TokensMixin, KeysMixin, ActionsMixin, PoliciesMixin):
             instance = self._instances.get(instance_id)
             if instance is None:
                 instance = self._instances[instance_id] = Instance(instance_id)
+                instance.rings[DEFAULT_RING] = whole_seconds(self.clock.now())
             return instance
 
     def instance_ids(self) -> list[str]:

@@ -70,6 +70,7 @@ class KeysMixin:
         spec = self._key_spec(resource, whole_seconds(self.clock.now()))
         rotation = self._rotation_override(resource, spec) if policy_overrides else None
         self._check_create_access(instance_id, spec)
+        self._check_scope(instance_id)
         return spec, rotation
 
     @staticmethod
@@ -127,7 +128,8 @@ class KeysMixin:
             extractable=spec.extractable, imported=imported, creation_date=now,
             versions=[Version(str(uuid.uuid4()), now, handle)], bit_length=bits,
             description=spec.description, expiration_date=spec.expiration_date,
-            aliases=spec.aliases, tags=spec.tags, payload=payload)
+            aliases=spec.aliases, tags=spec.tags, payload=payload,
+            key_ring=self._check_scope(instance_id) or "default")
         self._instance(instance_id).keys[key_id] = key
         return key
 
@@ -161,8 +163,9 @@ class KeysMixin:
     def _matching(self, instance_id, state, extractable, now) -> list[KeyRecord]:
         states = validate.query_states(state, STATES, DEFAULT_LIST_STATES)
         extractable = validate.query_bool(extractable, "extractable")
+        ring = self._check_scope(instance_id)
         return [k for k in self._instance(instance_id).keys.values()
-                if k.state(now) in states
+                if k.state(now) in states and (ring is None or k.key_ring == ring)
                 and (extractable is None or k.extractable == extractable)]
 
     def list_key_versions(self, instance_id: str, key_id: str, limit=None, offset=None,
@@ -219,12 +222,14 @@ class KeysMixin:
     # --- lookup ---
 
     def _key(self, instance_id: str, key_id: str) -> KeyRecord:
-        """A key by id or alias, deleted or not; 404 KEY_NOT_FOUND_ERR otherwise."""
+        """A key by id or alias, deleted or not, in the scoped key ring (if any);
+        404 KEY_NOT_FOUND_ERR otherwise (KEY_RING_NOT_FOUND_ERR for an unknown ring)."""
+        ring = self._check_scope(instance_id)
         keys = self._instance(instance_id).keys
         key = keys.get(key_id) if isinstance(key_id, str) else None
         if key is None:
             key = next((k for k in keys.values() if key_id in k.aliases), None)
-        if key is None:
+        if key is None or (ring is not None and key.key_ring != ring):
             raise KeyProtectError.of("KEY_NOT_FOUND_ERR")
         return key
 

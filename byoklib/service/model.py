@@ -89,6 +89,7 @@ class KeyRecord:
     state_changed: datetime | None = None  # last disable/enable/delete/restore (30 s rule)
     deletion_date: datetime | None = None
     rotation_policy: dict | None = None
+    key_ring: str = "default"
 
     def __post_init__(self):
         self.last_update_date = self.last_update_date or self.creation_date
@@ -129,7 +130,7 @@ class KeyRecord:
         body = {
             "type": KEY_TYPE, "id": self.id, "name": self.name, "aliases": list(self.aliases),
             "tags": list(self.tags), "state": state, "extractable": self.extractable,
-            "crn": self.crn, "imported": self.imported, "keyRingID": "default",
+            "crn": self.crn, "imported": self.imported, "keyRingID": self.key_ring,
             "creationDate": rfc3339(self.creation_date), "createdBy": CREATED_BY,
             "algorithmType": "Deprecated",
             "algorithmMetadata": {"bitLength": str(self.bit_length), "mode": "Deprecated"},
@@ -170,6 +171,7 @@ class Instance:
     token: TokenRecord | None = None
     keys: dict[str, KeyRecord] = field(default_factory=dict)   # insertion = creation order
     instance_policies: dict[str, dict] = field(default_factory=dict)
+    rings: dict[str, datetime] = field(default_factory=dict)   # ring id -> creation date
 
     def __repr__(self) -> str:
         return f"Instance(id={self.id!r}, keys={len(self.keys)}, token={self.token is not None})"

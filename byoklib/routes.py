@@ -1,0 +1,239 @@
+"""The routing table of the mock's HTTP face and one handler per API operation.
+
+`API` maps each path of Key Protect's v2 REST API (Werkzeug rule syntax) to its methods
+and handlers; a handler reads what it needs from a `Call` (service, instance, path
+arguments, query, body), calls `byoklib.service.KeyProtectService` and answers with
+`reply`. The WSGI app, access checks and serving are in `byoklib.server`; the content-type
+and body choices are documented there.
+"""
+from __future__ import annotations
+
+import json
+
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from byoklib.errors import KeyProtectError
+from byoklib.service import KeyProtectService
+
+MAX_BODY_BYTES = 1024 * 1024
+JSON = "application/json"
+COLLECTION = "application/vnd.ibm.collection+json"
+KEY_ACTION = "application/vnd.ibm.kms.key_action+json"
+ERROR = "application/vnd.ibm.kms.error+json"
+
+
+# --- one request's view -------------------------------------------------------------------
+
+class Call:
+    """What a handler needs from a request: the service, the instance, query, body."""
+
+    def __init__(self, service: KeyProtectService, request: Request, instance: str,
+                 args: dict):
+        self.service = service
+        self.request = request
+        self.instance = instance
+        self.args = args
+        self._raw = read_body(request)
+
+    def query(self, name: str):
+        return self.request.args.get(name)
+
+    def body(self):
+        """Parsed JSON, or None for an empty body or `null`."""
+        if not self._raw.strip():
+            return None
+        check_content_type(self.request)
+        try:
+            return json.loads(self._raw.decode("utf-8"), parse_constant=_refuse_constant)
+        except (ValueError, RecursionError):
+            raise KeyProtectError.of("BAD_BODY_ERR") from None
+
+    def representation(self) -> bool:
+        prefer = self.request.headers.get("Prefer", "")
+        return "return=representation" in prefer.replace(" ", "").lower()
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def read_body(request: Request) -> bytes:
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        raise KeyProtectError.of("BODY_TOO_LARGE_ERR")
+    data = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(data) > MAX_BODY_BYTES:
+        raise KeyProtectError.of("BODY_TOO_LARGE_ERR")
+    return data
+
+
+def check_content_type(request: Request) -> None:
+    mimetype = request.mimetype   # lower-cased, parameters stripped
+    if mimetype in ("", JSON) or (mimetype.startswith("application/vnd.ibm.")
+                                  and mimetype.endswith("+json")):
+        return
+    raise KeyProtectError.of("UNSUPPORTED_MEDIA_TYPE_ERR",
+                             target=("header", "Content-Type"))
+
+
+def reply(status: int, body=None, content_type: str = COLLECTION, headers=None) -> Response:
+    data = "" if body is None else json.dumps(body)
+    return Response(data, status=status, headers=headers,
+                    content_type=content_type if body is not None else None)
+
+
+def error_reply(error: KeyProtectError) -> Response:
+    return reply(error.status, error.to_body(), ERROR)
+
+
+# --- handlers, one per operation of the API reference ------------------------------------
+
+def post_import_token(call: Call) -> Response:
+    body = _object(call.body())
+    return reply(200, call.service.create_import_token(
+        call.instance, body.get("expiration"), body.get("maxAllowedRetrievals")), JSON)
+
+
+def get_import_token(call: Call) -> Response:
+    return reply(200, call.service.get_import_token(call.instance), JSON)
+
+
+def create_key(call: Call) -> Response:
+    key = call.service.create_key(call.instance, call.body(), call.representation())
+    return reply(201, _keys([key]))
+
+
+def create_key_with_policy_overrides(call: Call) -> Response:
+    key = call.service.create_key(call.instance, call.body(), call.representation(),
+                                  policy_overrides=True)
+    return reply(201, _keys([key]))
+
+
+def list_keys(call: Call) -> Response:
+    keys = call.service.list_keys(call.instance, call.query("limit"), call.query("offset"),
+                                  call.query("state"), call.query("extractable"))
+    return reply(200, _keys(keys))
+
+
+def key_total(call: Call) -> Response:
+    total = call.service.key_total(call.instance, call.query("state"),
+                                   call.query("extractable"))
+    return reply(200, headers={"Key-Total": str(total)})
+
+
+def get_key(call: Call) -> Response:
+    return reply(200, _keys([call.service.get_key(call.instance, call.args["key_id"])]))
+
+
+def get_key_metadata(call: Call) -> Response:
+    key = call.service.get_key_metadata(call.instance, call.args["key_id"])
+    return reply(200, _keys([key]))
+
+
+def delete_key(call: Call) -> Response:
+    key = call.service.delete_key(call.instance, call.args["key_id"], call.query("force"))
+    return reply(200, _keys([key])) if call.representation() else reply(204)
+
+
+def restore_key(call: Call) -> Response:
+    call.body()   # parsed for its syntax only: an older-style restore body is ignored
+    return reply(201, _keys([call.service.restore_key(call.instance, call.args["key_id"])]))
+
+
+def list_key_versions(call: Call) -> Response:
+    return reply(200, call.service.list_key_versions(
+        call.instance, call.args["key_id"], call.query("limit"), call.query("offset"),
+        call.query("totalCount"), call.query("allKeyStates")))
+
+
+def key_action(call: Call) -> Response:
+    return _action(call, call.args["action"])
+
+
+def key_action_by_query(call: Call) -> Response:
+    """The older form POST /keys/{id}?action=NAME."""
+    action = call.query("action")
+    if not action:
+        raise KeyProtectError.of("INVALID_QUERY_PARAM_ERR",
+                                 "The query_param 'action' must be: given",
+                                 target=("query_param", "action"))
+    return _action(call, action)
+
+
+def _action(call: Call, action: str) -> Response:
+    result = call.service.key_action(call.instance, call.args["key_id"], action, call.body())
+    return reply(204) if result is None else reply(200, result, KEY_ACTION)
+
+
+def put_key_policies(call: Call) -> Response:
+    return reply(200, call.service.put_key_policies(
+        call.instance, call.args["key_id"], call.body(), call.query("policy")))
+
+
+def get_key_policies(call: Call) -> Response:
+    return reply(200, call.service.get_key_policies(
+        call.instance, call.args["key_id"], call.query("policy")))
+
+
+def put_instance_policy(call: Call) -> Response:
+    call.service.put_instance_policy(call.instance, call.body(), call.query("policy"))
+    return reply(204)
+
+
+def get_instance_policies(call: Call) -> Response:
+    return reply(200, call.service.get_instance_policies(call.instance, call.query("policy")))
+
+
+def patch_key(call: Call) -> Response:
+    key = call.service.patch_key(call.instance, call.args["key_id"], call.body())
+    return reply(200, _keys([key]))
+
+
+def list_key_rings(call: Call) -> Response:
+    return reply(200, call.service.list_key_rings(
+        call.instance, call.query("limit"), call.query("offset"), call.query("totalCount")))
+
+
+def create_key_ring(call: Call) -> Response:
+    call.service.create_key_ring(call.instance, call.args["ring_id"])
+    return reply(201)
+
+
+def delete_key_ring(call: Call) -> Response:
+    call.service.delete_key_ring(call.instance, call.args["ring_id"], call.query("force"))
+    return reply(204)
+
+
+def _keys(resources: list[dict]) -> dict:
+    return {"metadata": {"collectionType": "application/vnd.ibm.kms.key+json",
+                         "collectionTotal": len(resources)}, "resources": resources}
+
+
+def _object(body) -> dict:
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise KeyProtectError.of("BAD_BODY_ERR", "The body must be a JSON object")
+    return body
+
+
+# --- the routing table: reads like the API reference -------------------------------------
+
+API = {
+    "/api/v2/import_token": {"POST": post_import_token, "GET": get_import_token},
+    "/api/v2/keys": {"POST": create_key, "GET": list_keys, "HEAD": key_total},
+    "/api/v2/keys_with_policy_overrides": {"POST": create_key_with_policy_overrides},
+    "/api/v2/keys/<key_id>": {"GET": get_key, "DELETE": delete_key,
+                              "POST": key_action_by_query, "PATCH": patch_key},
+    "/api/v2/keys/<key_id>/metadata": {"GET": get_key_metadata},
+    "/api/v2/keys/<key_id>/versions": {"GET": list_key_versions},
+    "/api/v2/keys/<key_id>/restore": {"POST": restore_key},
+    "/api/v2/keys/<key_id>/actions/<action>": {"POST": key_action},
+    "/api/v2/keys/<key_id>/policies": {"PUT": put_key_policies, "GET": get_key_policies},
+    "/api/v2/instance/policies": {"PUT": put_instance_policy, "GET": get_instance_policies},
+    "/api/v2/key_rings": {"GET": list_key_rings},
+    "/api/v2/key_rings/<ring_id>": {"POST": create_key_ring, "DELETE": delete_key_ring},
+}
+ROUTES = Map([Rule(path, endpoint=path) for path in API],
+             strict_slashes=False, merge_slashes=False)

@@ -1,0 +1,164 @@
+"""The emulator's endpoints beyond the BYOK core, driven by IBM's own Python client
+(`keyprotect` 3.0.1) against running_server(), plus direct HTTP tests of the refusals.
+
+Key rings and the X-Kms-Key-Ring scope (byoklib.service.rings).
+"""
+import io
+import json
+
+import pytest
+
+from conftest import KEY_TYPE, envelope, reason
+
+ibm = pytest.importorskip("keyprotect.ibm_key_protect_api_v2")
+from ibm_cloud_sdk_core import ApiException  # noqa: E402  (after the skip check)
+from ibm_cloud_sdk_core.authenticators import BearerTokenAuthenticator  # noqa: E402
+
+INSTANCE = "instance-1"   # the same instance as conftest's Api, so both views agree
+
+
+def stream(body) -> io.BytesIO:
+    return io.BytesIO(json.dumps(body).encode("utf-8"))
+
+
+@pytest.fixture
+def kp(server):
+    client = ibm.IbmKeyProtectApiV2(BearerTokenAuthenticator("mock-token"))
+    client.set_service_url(server.url)
+    return client
+
+
+def create(kp, name="root", ring=None) -> dict:
+    response = kp.create_key(bluemix_instance=INSTANCE, prefer="return=representation",
+                             x_kms_key_ring=ring, key_create_body=stream(envelope(
+                                 {"type": KEY_TYPE, "name": name, "extractable": False})))
+    assert response.get_status_code() == 201
+    return response.get_result().json()["resources"][0]
+
+
+def code_of(info) -> tuple[int, str]:
+    body = info.value.http_response.json()
+    return info.value.status_code, body["resources"][0]["reasons"][0]["code"]
+
+
+# --- key rings with IBM's client ---------------------------------------------------------
+
+def test_key_ring_lifecycle_with_ibm_client(kp, clock):
+    listed = kp.list_key_rings(bluemix_instance=INSTANCE, total_count=True)
+    assert listed.get_status_code() == 200
+    body = listed.get_result().json()
+    assert [r["id"] for r in body["resources"]] == ["default"]
+    assert body["metadata"]["totalCount"] == 1
+    model = ibm.ListKeyRingsWithTotalCount.from_dict(body)   # IBM's model reads it
+    assert model.resources[0].id == "default"
+
+    assert kp.create_key_ring(key_ring_id="test-keyring",
+                              bluemix_instance=INSTANCE).get_status_code() == 201
+    key = create(kp)
+    assert key["keyRingID"] == "default"
+
+    # move it, as IBM's integration test does (test_patch_key)
+    patched = kp.patch_key(id=key["id"], bluemix_instance=INSTANCE,
+                           key_patch_body=stream({"keyRingID": "test-keyring"}))
+    assert patched.get_status_code() == 200
+    assert patched.get_result().json()["resources"][0]["keyRingID"] == "test-keyring"
+
+    # the header scopes lookups: right ring, no ring -> found; wrong ring -> 404
+    got = kp.get_key(id=key["id"], bluemix_instance=INSTANCE, x_kms_key_ring="test-keyring")
+    assert got.get_result().json()["resources"][0]["keyRingID"] == "test-keyring"
+    assert kp.get_key(id=key["id"], bluemix_instance=INSTANCE).get_status_code() == 200
+    with pytest.raises(ApiException) as info:
+        kp.get_key(id=key["id"], bluemix_instance=INSTANCE, x_kms_key_ring="default")
+    assert code_of(info) == (404, "KEY_NOT_FOUND_ERR")
+
+    # a ring with keys is not deleted
+    with pytest.raises(ApiException) as info:
+        kp.delete_key_ring(key_ring_id="test-keyring", bluemix_instance=INSTANCE)
+    assert code_of(info) == (409, "KEY_RING_NOT_EMPTY_ERR")
+
+    # lists and HEAD count the scoped ring only
+    in_ring = kp.get_keys(bluemix_instance=INSTANCE, x_kms_key_ring="test-keyring")
+    assert [k["id"] for k in in_ring.get_result().json()["resources"]] == [key["id"]]
+    head = kp.get_key_collection_metadata(bluemix_instance=INSTANCE, x_kms_key_ring="default")
+    assert head.get_headers()["Key-Total"] == "0"
+
+    # delete inside the ring (IBM's test_delete_key), then patch back and delete the ring
+    deleted = kp.delete_key(id=key["id"], bluemix_instance=INSTANCE,
+                            x_kms_key_ring="test-keyring", prefer="return=representation")
+    assert deleted.get_status_code() == 200
+    clock.advance(31)
+    assert kp.restore_key(id=key["id"], bluemix_instance=INSTANCE,
+                          x_kms_key_ring="test-keyring").get_status_code() == 201
+    kp.patch_key(id=key["id"], bluemix_instance=INSTANCE, x_kms_key_ring="test-keyring",
+                 key_patch_body=stream({"keyRingID": "default"}))
+    assert kp.delete_key_ring(key_ring_id="test-keyring",
+                              bluemix_instance=INSTANCE).get_status_code() == 204
+    rings = kp.list_key_rings(bluemix_instance=INSTANCE).get_result().json()["resources"]
+    assert [r["id"] for r in rings] == ["default"]
+
+
+def test_key_created_in_a_ring_stays_there(kp):
+    kp.create_key_ring(key_ring_id="ring-a", bluemix_instance=INSTANCE)
+    key = create(kp, ring="ring-a")
+    assert key["keyRingID"] == "ring-a"
+    wrapped = kp.wrap_key(id=key["id"], bluemix_instance=INSTANCE, x_kms_key_ring="ring-a")
+    assert wrapped.get_status_code() == 200
+    with pytest.raises(ApiException) as info:
+        kp.wrap_key(id=key["id"], bluemix_instance=INSTANCE, x_kms_key_ring="default")
+    assert code_of(info) == (404, "KEY_NOT_FOUND_ERR")
+
+
+# --- refusals over plain HTTP --------------------------------------------------------------
+
+@pytest.mark.parametrize("ring_id", ["a", "x" * 101, "has_underscore", "sp ace", "dot.ted"])
+def test_bad_ring_ids_refused(api, ring_id):
+    response = api.post(f"/api/v2/key_rings/{ring_id}")
+    assert reason(response) == (400, "INVALID_PATH_PARAM_ERR")
+    rings = api.get("/api/v2/key_rings").json()["resources"]
+    assert [r["id"] for r in rings] == ["default"]
+
+
+def test_ring_refusals(api, clock):
+    assert reason(api.post("/api/v2/key_rings/default")) == (409, "KEY_RING_EXISTS_ERR")
+    assert reason(api.call("DELETE", "/api/v2/key_rings/default")) == \
+        (400, "KEY_RING_RESERVED_ERR")
+    assert reason(api.call("DELETE", "/api/v2/key_rings/nope")) == \
+        (404, "KEY_RING_NOT_FOUND_ERR")
+    assert api.post("/api/v2/key_rings/ring-1").status_code == 201
+    assert reason(api.post("/api/v2/key_rings/ring-1")) == (409, "KEY_RING_EXISTS_ERR")
+    assert reason(api.call("DELETE", "/api/v2/key_rings/ring-1?force=maybe")) == \
+        (400, "INVALID_QUERY_PARAM_ERR")
+
+    # a header naming an unknown ring: 404 on create, nothing created
+    response = api.post("/api/v2/keys", json=envelope(
+        {"type": KEY_TYPE, "name": "ring-key", "extractable": False}),
+        headers={"X-Kms-Key-Ring": "ghost"})
+    assert reason(response) == (404, "KEY_RING_NOT_FOUND_ERR")
+    assert api.get("/api/v2/keys").json()["resources"] == []
+
+    # force deletes a ring whose keys are all deleted, moving them to default
+    key = api.post("/api/v2/keys", json=envelope(
+        {"type": KEY_TYPE, "name": "ring-key", "extractable": False}),
+        headers={"X-Kms-Key-Ring": "ring-1"}).json()["resources"][0]
+    assert api.call("DELETE", f"/api/v2/keys/{key['id']}").status_code == 204
+    assert reason(api.call("DELETE", "/api/v2/key_rings/ring-1")) == \
+        (409, "KEY_RING_NOT_EMPTY_ERR")
+    assert api.call("DELETE", "/api/v2/key_rings/ring-1?force=true").status_code == 204
+    assert api.key(key["id"])["keyRingID"] == "default"
+
+
+def test_patch_refusals_change_nothing(api):
+    key = api.root_key()
+    path = f"/api/v2/keys/{key['id']}"
+    for body in ({}, {"keyRingID": 3}, {"keyRingID": ""}, {"keyRingID": "default", "name": "x"},
+                 [1]):
+        assert reason(api.call("PATCH", path, json=body)) == (400, "BAD_BODY_ERR"), body
+    assert reason(api.call("PATCH", path, json={"keyRingID": "ghost"})) == \
+        (404, "KEY_RING_NOT_FOUND_ERR")
+    assert reason(api.call("PATCH", path, json={"keyRingID": "default"},
+                           headers={"X-Kms-Key-Ring": "ghost"})) == \
+        (404, "KEY_RING_NOT_FOUND_ERR")
+    assert api.key(key["id"])["keyRingID"] == "default"
+    assert api.call("DELETE", path).status_code == 204
+    assert reason(api.call("PATCH", path, json={"keyRingID": "default"})) == \
+        (410, "KEY_DELETED_ERR")
