@@ -74,6 +74,11 @@ CATALOGUE: dict[str, ReasonCode] = {r.code: r for r in [
     _r("KEY_RING_RESERVED_ERR", 400, "The key ring 'default' cannot be deleted",
        confirmed=False),
     _r("INVALID_PATH_PARAM_ERR", 400, "The path parameter is invalid", confirmed=False),
+    # --- aliases (the reference is silent: the mock's codes) ------------------------
+    _r("KEY_ALIAS_QUOTA_ERR", 400, "A key can have at most 5 aliases", confirmed=False),
+    _r("KEY_ALIAS_NOT_UNIQUE_ERR", 409, "The alias is already in use in this instance",
+       confirmed=False),
+    _r("KEY_ALIAS_NOT_FOUND_ERR", 404, "The key has no such alias", confirmed=False),
     _r("KEY_DELETED_ERR", 410, "The key has already been deleted: Please delete references "
        "to this key"),
     _r("KEY_ROOT_REQ_ERR", 400, "Requested action can only be completed with a root key"),

@@ -205,6 +205,16 @@ def delete_key_ring(call: Call) -> Response:
     return reply(204)
 
 
+def create_key_alias(call: Call) -> Response:
+    return reply(201, call.service.create_key_alias(call.instance, call.args["key_id"],
+                                                    call.args["alias"]))
+
+
+def delete_key_alias(call: Call) -> Response:
+    call.service.delete_key_alias(call.instance, call.args["key_id"], call.args["alias"])
+    return reply(204)
+
+
 def _keys(resources: list[dict]) -> dict:
     return {"metadata": {"collectionType": "application/vnd.ibm.kms.key+json",
                          "collectionTotal": len(resources)}, "resources": resources}
@@ -232,6 +242,8 @@ API = {
     "/api/v2/keys/<key_id>/actions/<action>": {"POST": key_action},
     "/api/v2/keys/<key_id>/policies": {"PUT": put_key_policies, "GET": get_key_policies},
     "/api/v2/instance/policies": {"PUT": put_instance_policy, "GET": get_instance_policies},
+    "/api/v2/keys/<key_id>/aliases/<alias>": {"POST": create_key_alias,
+                                              "DELETE": delete_key_alias},
     "/api/v2/key_rings": {"GET": list_key_rings},
     "/api/v2/key_rings/<ring_id>": {"POST": create_key_ring, "DELETE": delete_key_ring},
 }

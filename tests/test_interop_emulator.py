@@ -162,3 +162,73 @@ def test_patch_refusals_change_nothing(api):
     assert api.call("DELETE", path).status_code == 204
     assert reason(api.call("PATCH", path, json={"keyRingID": "default"})) == \
         (410, "KEY_DELETED_ERR")
+
+
+# --- aliases ---------------------------------------------------------------------------------
+
+def test_aliases_with_ibm_client(kp):
+    key = create(kp, "aliased")
+    made = kp.create_key_alias(id=key["id"], alias="my-alias", bluemix_instance=INSTANCE)
+    assert made.get_status_code() == 201
+    body = made.get_result().json()
+    model = ibm.KeyAlias.from_dict(body)   # IBM's model reads it
+    assert model.resources[0].alias == "my-alias" and model.resources[0].key_id == key["id"]
+
+    # every {id} takes the alias: get, metadata, wrap/unwrap, policies, another alias
+    got = kp.get_key(id="my-alias", bluemix_instance=INSTANCE).get_result().json()
+    assert got["resources"][0]["id"] == key["id"] and got["resources"][0]["aliases"] == \
+        ["my-alias"]
+    assert kp.get_key_metadata(id="my-alias", bluemix_instance=INSTANCE).get_status_code() == 200
+    wrapped = kp.wrap_key(id="my-alias", bluemix_instance=INSTANCE).get_result().json()
+    unwrapped = kp.unwrap_key(id="my-alias", bluemix_instance=INSTANCE,
+                              key_action_unwrap_body=stream({"ciphertext": wrapped["ciphertext"]}))
+    assert unwrapped.get_result().json()["plaintext"] == wrapped["plaintext"]
+    assert kp.create_key_alias(id="my-alias", alias="second_alias",
+                               bluemix_instance=INSTANCE).get_status_code() == 201
+    assert kp.get_key_versions(id="second_alias",
+                               bluemix_instance=INSTANCE).get_status_code() == 200
+
+    assert kp.delete_key_alias(id=key["id"], alias="my-alias",
+                               bluemix_instance=INSTANCE).get_status_code() == 204
+    with pytest.raises(ApiException) as info:
+        kp.get_key(id="my-alias", bluemix_instance=INSTANCE)
+    assert code_of(info) == (404, "KEY_NOT_FOUND_ERR")
+
+
+@pytest.mark.parametrize("alias", ["a", "x" * 91, "has space", "dot.ted", "keys", "Rotate",
+                                   "registrations", "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"])
+def test_bad_aliases_refused(api, alias):
+    key = api.root_key()
+    response = api.post(f"/api/v2/keys/{key['id']}/aliases/{alias}")
+    assert reason(response) == (400, "INVALID_PATH_PARAM_ERR")
+    response = api.create_key({"type": KEY_TYPE, "name": "with-alias", "extractable": False,
+                               "aliases": [alias]})
+    assert reason(response) == (400, "INVALID_FIELD_ERR")
+    assert api.key(key["id"])["aliases"] == []
+    assert len(api.get("/api/v2/keys").json()["resources"]) == 1
+
+
+def test_alias_quota_uniqueness_and_refusals(api):
+    first = api.root_key("first", aliases=["a1", "a2", "a3", "a4", "a5"])
+    second = api.root_key("second")
+    path = f"/api/v2/keys/{second['id']}/aliases"
+    # unique in the instance, also at creation; a refused create leaves nothing
+    assert reason(api.post(f"{path}/a1")) == (409, "KEY_ALIAS_NOT_UNIQUE_ERR")
+    assert reason(api.create_key({"type": KEY_TYPE, "name": "third", "extractable": False,
+                                  "aliases": ["fresh", "a2"]})) == \
+        (409, "KEY_ALIAS_NOT_UNIQUE_ERR")
+    assert reason(api.create_key({"type": KEY_TYPE, "name": "third", "extractable": False,
+                                  "aliases": ["dup", "dup"]})) == (400, "INVALID_FIELD_ERR")
+    assert len(api.get("/api/v2/keys").json()["resources"]) == 2
+    assert api.post(f"{path}/fresh").status_code == 201
+    # at most five per key; re-adding one the key has is a no-op
+    assert reason(api.post(f"/api/v2/keys/{first['id']}/aliases/a6")) == \
+        (400, "KEY_ALIAS_QUOTA_ERR")
+    assert api.post(f"/api/v2/keys/{first['id']}/aliases/a5").status_code == 201
+    assert api.key(first["id"])["aliases"] == ["a1", "a2", "a3", "a4", "a5"]
+    # deleting an alias the key lacks; aliases of a deleted key stay reserved
+    assert reason(api.call("DELETE", f"{path}/a1")) == (404, "KEY_ALIAS_NOT_FOUND_ERR")
+    assert api.call("DELETE", f"/api/v2/keys/{first['id']}").status_code == 204
+    assert reason(api.post(f"/api/v2/keys/{first['id']}/aliases/b1")) == (410, "KEY_DELETED_ERR")
+    assert reason(api.post(f"{path}/a1")) == (409, "KEY_ALIAS_NOT_UNIQUE_ERR")
+    assert reason(api.post("/api/v2/keys/no-such-key/aliases/b1")) == (404, "KEY_NOT_FOUND_ERR")

@@ -7,8 +7,8 @@ every method validates its whole request before it changes anything, so a refuse
 request leaves no trace (no half-created key, no retrieval counted). Time comes from an
 injectable clock (`SystemClock`, `ManualClock`); secrets stay in the `HSM`.
 
-The code is split by resource: `tokens.py`, `keys.py`, `actions.py`, `policies.py`, `rings.py`,
-over `model.py` (records and their JSON) and `validate.py` (field checks).
+The code is split by resource: `tokens.py`, `keys.py`, `actions.py`, `policies.py`,
+`rings.py`, `aliases.py`, over `model.py` (records and their JSON) and `validate.py` (field checks).
 
 Mock's choices (behaviours the reference marks UNCONFIRMED; the mock picks one):
 - Import tokens: POST answers 200 with creationDate, expirationDate, maxAllowedRetrievals,
@@ -75,7 +75,8 @@ Mock's choices (behaviours the reference marks UNCONFIRMED; the mock picks one):
   (same rules as PUT /policies); `dualAuthDelete` is accepted and ignored. In plain
   POST /keys, `rotation` is ignored like any unknown field.
 - Key rings and the X-Kms-Key-Ring scope: see rings.py.
-- Key aliases are stored and resolved as ids; registrations, purge, dual
+- Key aliases (rules, codes, lookup by alias anywhere an id goes): see aliases.py.
+- Registrations, purge, dual
   authorisation and KMIP are not modelled.
 """
 from __future__ import annotations
@@ -85,6 +86,7 @@ import threading
 from byoklib.hsm import HSM
 
 from .actions import ActionsMixin
+from .aliases import AliasesMixin
 from .clock import ManualClock, SystemClock
 from .keys import KeysMixin
 from .model import Instance
@@ -98,7 +100,8 @@ __all__ = ["KeyProtectService", "SystemClock", "ManualClock"]
 MOCK_ACCOUNT_ID = "0000000000000000000000000000mock"
 
 
-class KeyProtectService(TokensMixin, KeysMixin, ActionsMixin, PoliciesMixin, RingsMixin):
+class KeyProtectService(TokensMixin, KeysMixin, ActionsMixin, PoliciesMixin, RingsMixin,
+                        AliasesMixin):
     """The in-memory Key Protect. Thread-safe; see the package docstring."""
 
     def __init__(self, clock=None, hsm: HSM | None = None, region: str = "us-south",

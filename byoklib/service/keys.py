@@ -8,6 +8,7 @@ from byoklib.errors import KeyProtectError
 from byoklib.hsm import check_root_material
 
 from . import validate
+from .aliases import check_body_aliases
 from .model import (ACTIVE, DESTROYED, KEY_TYPE, RESTORE_WINDOW, STATES, VERSION_TYPE,
                     WAIT_AFTER_UPDATE, KeyRecord, Version, collection, whole_seconds)
 from .policies import check_rotation_policy_allowed, rotation_settings, set_rotation_policy
@@ -71,6 +72,7 @@ class KeysMixin:
         rotation = self._rotation_override(resource, spec) if policy_overrides else None
         self._check_create_access(instance_id, spec)
         self._check_scope(instance_id)
+        self._check_aliases_free(instance_id, spec.aliases)
         return spec, rotation
 
     @staticmethod
@@ -95,7 +97,7 @@ class KeysMixin:
             extractable=extractable,
             description=validate.text(resource, "description", 2, 240),
             expiration_date=validate.future_date(resource, "expirationDate", now),
-            aliases=validate.string_list(resource, "aliases", 5, 90) or [],
+            aliases=check_body_aliases(validate.string_list(resource, "aliases", 5, 90) or []),
             tags=validate.string_list(resource, "tags", 30, 30) or [],
             payload=None if secure else validate.base64_field(resource, "payload"),
             secure=secure)
@@ -129,7 +131,8 @@ class KeysMixin:
             versions=[Version(str(uuid.uuid4()), now, handle)], bit_length=bits,
             description=spec.description, expiration_date=spec.expiration_date,
             aliases=spec.aliases, tags=spec.tags, payload=payload,
-            key_ring=self._check_scope(instance_id) or "default")
+            key_ring=self._check_scope(instance_id) or "default",
+            alias_dates={alias: now for alias in spec.aliases})
         self._instance(instance_id).keys[key_id] = key
         return key
 

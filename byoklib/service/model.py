@@ -90,6 +90,7 @@ class KeyRecord:
     deletion_date: datetime | None = None
     rotation_policy: dict | None = None
     key_ring: str = "default"
+    alias_dates: dict = field(default_factory=dict)   # alias -> creation date
 
     def __post_init__(self):
         self.last_update_date = self.last_update_date or self.creation_date
