@@ -232,3 +232,89 @@ def test_alias_quota_uniqueness_and_refusals(api):
     assert reason(api.post(f"/api/v2/keys/{first['id']}/aliases/b1")) == (410, "KEY_DELETED_ERR")
     assert reason(api.post(f"{path}/a1")) == (409, "KEY_ALIAS_NOT_UNIQUE_ERR")
     assert reason(api.post("/api/v2/keys/no-such-key/aliases/b1")) == (404, "KEY_NOT_FOUND_ERR")
+
+
+# --- policies ----------------------------------------------------------------------------------
+
+POLICY = "application/vnd.ibm.kms.policy+json"
+
+
+def policy_body(resource: dict) -> dict:
+    return {"metadata": {"collectionType": POLICY, "collectionTotal": 1},
+            "resources": [{"type": POLICY, **resource}]}
+
+
+def instance_body(policy_type: str, **policy_data) -> dict:
+    return {"metadata": {"collectionType": POLICY, "collectionTotal": 1},
+            "resources": [{"policy_type": policy_type, "policy_data": policy_data}]}
+
+
+def test_key_and_instance_policies_with_ibm_client(kp):
+    key = create(kp, "policied")
+    put = kp.put_policy(id=key["id"], bluemix_instance=INSTANCE, policy="dualAuthDelete",
+                        key_policy_put_body=policy_body({"dualAuthDelete": {"enabled": True}}))
+    assert put.get_status_code() == 200
+    assert put.get_result().json()["resources"][0]["dualAuthDelete"] == {"enabled": True}
+    kp.put_policy(id=key["id"], bluemix_instance=INSTANCE, policy="rotation",
+                  key_policy_put_body=policy_body({"rotation": {"interval_month": 2}}))
+    both = kp.get_policy(id=key["id"], bluemix_instance=INSTANCE).get_result().json()
+    assert [sorted(set(p) & {"rotation", "dualAuthDelete"}) for p in both["resources"]] == \
+        [["rotation"], ["dualAuthDelete"]]
+    one = kp.get_policy(id=key["id"], bluemix_instance=INSTANCE, policy="dualAuthDelete")
+    assert len(one.get_result().json()["resources"]) == 1
+    got = kp.get_key(id=key["id"], bluemix_instance=INSTANCE).get_result().json()
+    assert got["resources"][0]["dualAuthDelete"] == {"enabled": True, "keySetForDeletion": False}
+    with pytest.raises(ApiException) as info:   # cannot be reverted
+        kp.put_policy(id=key["id"], bluemix_instance=INSTANCE, policy="dualAuthDelete",
+                      key_policy_put_body=policy_body({"dualAuthDelete": {"enabled": False}}))
+    assert code_of(info) == (400, "INVALID_FIELD_ERR")
+
+    for policy_type, data in [
+            ("dualAuthDelete", {"enabled": True}),
+            ("rotation", {"enabled": True, "attributes": {"interval_month": 4}}),
+            ("allowedNetwork", {"enabled": True,
+                                "attributes": {"allowed_network": "public-and-private"}}),
+            ("metrics", {"enabled": False})]:
+        response = kp.put_instance_policy(bluemix_instance=INSTANCE, policy=policy_type,
+                                          instance_policy_put_body=instance_body(policy_type,
+                                                                                 **data))
+        assert response.get_status_code() == 204, policy_type
+        stored = kp.get_instance_policy(bluemix_instance=INSTANCE, policy=policy_type)
+        assert stored.get_result().json()["resources"][0]["policy_data"] == data
+    every = kp.get_instance_policy(bluemix_instance=INSTANCE).get_result().json()
+    assert {p["policy_type"] for p in every["resources"]} == \
+        {"dualAuthDelete", "rotation", "allowedNetwork", "metrics"}
+
+    # the instance policies apply to keys created afterwards
+    later = create(kp, "later")
+    assert later["dualAuthDelete"]["enabled"] is True
+    assert later["rotation"] == {"enabled": True, "interval_month": 4}
+
+
+@pytest.mark.parametrize("policy_type,data", [
+    ("rotation", {"enabled": True}),
+    ("rotation", {"enabled": False, "attributes": {"interval_month": 3}}),
+    ("allowedNetwork", {"enabled": True, "attributes": {"allowed_network": "everywhere"}}),
+    ("dualAuthDelete", {"enabled": True, "attributes": {}}),
+    ("metrics", {"enabled": "yes"}),
+    ("rotation", {"enabled": True, "attributes": {"interval_month": 13}}),
+])
+def test_instance_policy_refusals(api, policy_type, data):
+    response = api.call("PUT", "/api/v2/instance/policies",
+                        json=instance_body(policy_type, **data))
+    assert response.status_code == 400
+    assert api.get("/api/v2/instance/policies").json()["resources"] == []
+
+
+def test_key_policy_refusals(api):
+    key = api.root_key()
+    path = f"/api/v2/keys/{key['id']}/policies"
+    both = policy_body({"rotation": {"interval_month": 2}, "dualAuthDelete": {"enabled": True}})
+    assert reason(api.call("PUT", path, json=both)) == (400, "BAD_BODY_ERR")
+    dual = policy_body({"dualAuthDelete": {"enabled": True}})
+    assert reason(api.call("PUT", path, json=dual, params={"policy": "rotation"})) == \
+        (400, "BODY_QUERY_PARAM_MISMATCH_ERR")
+    assert reason(api.call("PUT", path, json=policy_body({"dualAuthDelete": {}}))) == \
+        (400, "INVALID_FIELD_ERR")
+    assert api.get(path).json()["resources"] == []
+    assert api.key(key["id"])["dualAuthDelete"] == {"enabled": False}

@@ -72,8 +72,9 @@ Mock's choices (behaviours the reference marks UNCONFIRMED; the mock picks one):
   material without a token on create and rotate (409 KEY_CREATE_IMPORT_ACCESS_ERR);
   standard-key imports are governed by `import_standard_key` only.
 - POST /keys_with_policy_overrides: a `rotation` object sets the new key's rotation policy
-  (same rules as PUT /policies); `dualAuthDelete` is accepted and ignored. In plain
-  POST /keys, `rotation` is ignored like any unknown field.
+  (same rules as PUT /policies) and a `dualAuthDelete` object its dual-auth policy, over
+  the instance policies. In plain POST /keys both are ignored like any unknown field.
+- Key and instance policies beyond rotation/keyCreateImportAccess: see policies.py.
 - Key rings and the X-Kms-Key-Ring scope: see rings.py.
 - Key aliases (rules, codes, lookup by alias anywhere an id goes): see aliases.py.
 - Registrations, purge, dual

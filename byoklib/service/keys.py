@@ -11,7 +11,8 @@ from . import validate
 from .aliases import check_body_aliases
 from .model import (ACTIVE, DESTROYED, KEY_TYPE, RESTORE_WINDOW, STATES, VERSION_TYPE,
                     WAIT_AFTER_UPDATE, KeyRecord, Version, collection, whole_seconds)
-from .policies import check_rotation_policy_allowed, rotation_settings, set_rotation_policy
+from .policies import (check_rotation_policy_allowed, dual_auth_settings, rotation_settings,
+                       set_dual_auth_policy, set_rotation_policy)
 from .tokens import secure_fields
 
 STANDARD_MAX_BYTES = 7500
@@ -62,14 +63,29 @@ class KeysMixin:
             spec, rotation = self._checked_spec(instance_id, resource, policy_overrides)
             material = self._key_material(instance_id, spec, resource, unwrapped)
             key = self._store_key(instance_id, spec, material, now)
-            if rotation is not None:
-                set_rotation_policy(key, rotation, now)
+            self._apply_policies(instance_id, key, resource, rotation, policy_overrides, now)
             return key.representation(now) if representation else key.minimal(now)
+
+    def _apply_policies(self, instance_id, key, resource, rotation, policy_overrides, now):
+        """Overrides first, else the instance's enabled dualAuthDelete / rotation policies."""
+        if rotation is None and not key.extractable and not key.imported:
+            data = self._instance_policy_enabled(instance_id, "rotation")
+            if data is not None:
+                rotation = {"enabled": True, **data["attributes"]}
+        if rotation is not None:
+            set_rotation_policy(key, rotation, now)
+        dual = self._instance_policy_enabled(instance_id, "dualAuthDelete") is not None
+        if policy_overrides and resource.get("dualAuthDelete") is not None:
+            dual = dual_auth_settings(resource["dualAuthDelete"])["enabled"]
+        if dual:
+            set_dual_auth_policy(key, True, now)
 
     def _checked_spec(self, instance_id: str, resource: dict, policy_overrides: bool):
         """The validated key spec and rotation override, after the access policy check."""
         spec = self._key_spec(resource, whole_seconds(self.clock.now()))
         rotation = self._rotation_override(resource, spec) if policy_overrides else None
+        if policy_overrides and resource.get("dualAuthDelete") is not None:
+            dual_auth_settings(resource["dualAuthDelete"])   # checked before anything changes
         self._check_create_access(instance_id, spec)
         self._check_scope(instance_id)
         self._check_aliases_free(instance_id, spec.aliases)

@@ -91,6 +91,10 @@ class KeyRecord:
     rotation_policy: dict | None = None
     key_ring: str = "default"
     alias_dates: dict = field(default_factory=dict)   # alias -> creation date
+    dual_auth: bool = False
+    dual_auth_policy: dict | None = None
+    set_for_deletion_until: datetime | None = None   # dual-auth first authorisation
+    purged: bool = False
 
     def __post_init__(self):
         self.last_update_date = self.last_update_date or self.creation_date
@@ -138,7 +142,7 @@ class KeyRecord:
             "algorithmBitSize": self.bit_length, "algorithmMode": "Deprecated",
             "lastUpdateDate": rfc3339(self.last_update_date),
             "keyVersion": self.latest.ref(),
-            "dualAuthDelete": {"enabled": False},
+            "dualAuthDelete": self._dual_auth_fields(now),
             "deleted": state == DESTROYED,
         }
         _put(body, "description", self.description)
@@ -151,6 +155,18 @@ class KeyRecord:
         if state == DESTROYED:
             body.update(self._deletion_fields(now))
         return body
+
+    def set_for_deletion(self, now: datetime) -> bool:
+        until = self.set_for_deletion_until
+        return until is not None and now < until
+
+    def _dual_auth_fields(self, now: datetime) -> dict:
+        fields = {"enabled": self.dual_auth}
+        if self.dual_auth:
+            fields["keySetForDeletion"] = self.set_for_deletion(now)
+            if fields["keySetForDeletion"]:
+                fields["authExpiration"] = rfc3339(self.set_for_deletion_until)
+        return fields
 
     def _deletion_fields(self, now: datetime) -> dict:
         restore_until = self.deletion_date + RESTORE_WINDOW

@@ -1,4 +1,24 @@
-"""Policies: a key's rotation policy, and the instance's keyCreateImportAccess policy."""
+"""Policies: a key's rotation and dualAuthDelete policies, and the instance policies
+keyCreateImportAccess, dualAuthDelete, rotation, allowedNetwork and metrics.
+
+Mock's choices (the reference is silent on these):
+- PUT /keys/{id}/policies takes one resource holding `rotation` or `dualAuthDelete`
+  (`?policy=` may name it; a body for the other one -> 400 BODY_QUERY_PARAM_MISMATCH_ERR;
+  neither -> 400 INVALID_FIELD_ERR; both -> 400 BAD_BODY_ERR) and answers 200 with that policy. GET lists the
+  key's policies (rotation first), or the one `?policy=` names.
+- A key's dualAuthDelete cannot be reverted once enabled (IBM's KeyPolicyDualAuthDelete
+  docstring): `enabled: false` on such a key -> 400 INVALID_FIELD_ERR. Keys show
+  `dualAuthDelete: {enabled[, keySetForDeletion, authExpiration]}`.
+- Instance policies: one per PUT (NUM_COLLECTION_RESOURCE_ERR otherwise), 204. rotation
+  and allowedNetwork need `attributes` when enabled and refuse them when disabled (IBM's
+  model docstrings) -> 400 BAD_BODY_ERR; interval_month 1..12; allowed_network
+  `public-and-private` or `private-only`; dualAuthDelete and metrics take no attributes.
+- Enforced: an enabled instance dualAuthDelete policy gives every key created afterwards
+  dualAuthDelete; an enabled instance rotation policy gives every generated root key
+  created afterwards that rotation policy (imported and standard keys cannot have one).
+  Stored and returned only: allowedNetwork (the mock has one endpoint, neither public nor
+  private) and metrics.
+"""
 from __future__ import annotations
 
 import uuid
@@ -11,63 +31,91 @@ from .model import CREATED_BY, POLICY_TYPE, KeyRecord, collection, rfc3339, whol
 KCIA = "keyCreateImportAccess"
 KCIA_ATTRIBUTES = ("create_root_key", "create_standard_key", "import_root_key",
                    "import_standard_key", "enforce_token")
+KEY_POLICIES = ("rotation", "dualAuthDelete")
+INSTANCE_POLICIES = (KCIA, "dualAuthDelete", "rotation", "allowedNetwork", "metrics")
+ALLOWED_NETWORKS = ("public-and-private", "private-only")
 KCIA_DEFAULTS = {"create_root_key": True, "create_standard_key": True, "import_root_key": True,
                  "import_standard_key": True, "enforce_token": False}
 
 
 class PoliciesMixin:
 
-    # --- key rotation policy ---
+    # --- key policies: rotation, dualAuthDelete ---
 
     def put_key_policies(self, instance_id: str, key_id: str, body, policy=None) -> dict:
-        if policy not in (None, "", "rotation"):
+        if policy not in (None, "", *KEY_POLICIES):
             raise _unknown_policy(policy)
         resource = validate.envelope(body, POLICY_TYPE)
-        rotation = rotation_settings(resource.get("rotation"))
+        given = [name for name in KEY_POLICIES if resource.get(name) is not None]
+        if not given:
+            raise validate.field_error(policy or "rotation", "a policy object")
+        if len(given) > 1:
+            raise validate.bad_body("The policy must hold one of rotation or dualAuthDelete")
+        if policy and given[0] != policy:
+            raise KeyProtectError.of("BODY_QUERY_PARAM_MISMATCH_ERR",
+                                     target=("field", given[0]))
+        if given[0] == "rotation":
+            settings = rotation_settings(resource["rotation"])
+        else:
+            settings = dual_auth_settings(resource["dualAuthDelete"])
         with self._lock:
             now = whole_seconds(self.clock.now())
             key = self._live_key(instance_id, key_id)
-            check_rotation_policy_allowed(key.extractable, key.imported)
-            set_rotation_policy(key, rotation, now)
-            return collection(POLICY_TYPE, [dict(key.rotation_policy)])
+            if given[0] == "rotation":
+                check_rotation_policy_allowed(key.extractable, key.imported)
+                set_rotation_policy(key, settings, now)
+                return collection(POLICY_TYPE, [dict(key.rotation_policy)])
+            set_dual_auth_policy(key, settings["enabled"], now)
+            return collection(POLICY_TYPE, [dict(key.dual_auth_policy)])
 
     def get_key_policies(self, instance_id: str, key_id: str, policy=None) -> dict:
-        if policy not in (None, "", "rotation"):
+        if policy not in (None, "", *KEY_POLICIES):
             raise _unknown_policy(policy)
         with self._lock:
             key = self._live_key(instance_id, key_id)
-            policies = [dict(key.rotation_policy)] if key.rotation_policy else []
-            return collection(POLICY_TYPE, policies)
+            found = {"rotation": key.rotation_policy, "dualAuthDelete": key.dual_auth_policy}
+            return collection(POLICY_TYPE, [dict(p) for name, p in found.items()
+                                            if p and policy in (None, "", name)])
 
-
-    # --- instance policy keyCreateImportAccess ---
+    # --- instance policies ---
 
     def put_instance_policy(self, instance_id: str, body, policy=None) -> None:
-        if policy not in (None, "", KCIA):
+        if policy not in (None, "", *INSTANCE_POLICIES):
             raise _unknown_policy(policy)
         resource = validate.envelope(body, POLICY_TYPE, "NUM_COLLECTION_RESOURCE_ERR")
-        if resource.get("policy_type") != KCIA:
+        policy_type = resource.get("policy_type")
+        if policy_type not in INSTANCE_POLICIES or (policy and policy_type != policy):
             raise KeyProtectError.of("BODY_QUERY_PARAM_MISMATCH_ERR" if policy else
                                      "BAD_BODY_ERR", target=("field", "policy_type"))
         data = validate.obj(resource.get("policy_data"), "policy_data")
         enabled = validate.boolean(data, "enabled")
         if enabled is None:
             raise validate.field_error("enabled", "a boolean (true or false)")
-        attributes = _kcia_attributes(validate.obj(data.get("attributes"), "attributes"))
+        policy_data = {"enabled": enabled}
+        attributes = _instance_attributes(policy_type, enabled, data.get("attributes"))
+        if attributes is not None:
+            policy_data["attributes"] = attributes
         with self._lock:
             now = rfc3339(whole_seconds(self.clock.now()))
-            self._instance(instance_id).instance_policies[KCIA] = {
-                "policy_type": KCIA,
-                "policy_data": {"enabled": enabled, "attributes": attributes},
-                "createdBy": CREATED_BY, "creationDate": now, "updatedBy": CREATED_BY,
+            policies = self._instance(instance_id).instance_policies
+            created = policies.get(policy_type, {}).get("creationDate", now)
+            policies[policy_type] = {
+                "policy_type": policy_type, "policy_data": policy_data,
+                "createdBy": CREATED_BY, "creationDate": created, "updatedBy": CREATED_BY,
                 "lastUpdated": now}
 
     def get_instance_policies(self, instance_id: str, policy=None) -> dict:
-        if policy not in (None, "", KCIA):
+        if policy not in (None, "", *INSTANCE_POLICIES):
             raise _unknown_policy(policy)
         with self._lock:
             policies = self._instance(instance_id).instance_policies
-            return collection(POLICY_TYPE, [dict(p) for p in policies.values()])
+            return collection(POLICY_TYPE, [dict(p) for name, p in policies.items()
+                                            if policy in (None, "", name)])
+
+    def _instance_policy_enabled(self, instance_id: str, policy_type: str) -> dict | None:
+        """The policy_data of an enabled instance policy, else None."""
+        policy = self._instance(instance_id).instance_policies.get(policy_type)
+        return policy["policy_data"] if policy and policy["policy_data"]["enabled"] else None
 
     def _kcia(self, instance_id: str) -> dict:
         """The effective attributes: all permissive unless an enabled policy says otherwise."""
@@ -121,6 +169,54 @@ def set_rotation_policy(key: KeyRecord, rotation: dict, now) -> None:
         "id": previous.get("id", str(uuid.uuid4())), "crn": key.crn, "rotation": rotation,
         "createdBy": CREATED_BY, "creationDate": previous.get("creationDate", rfc3339(now)),
         "updatedBy": CREATED_BY, "lastUpdateDate": rfc3339(now)}
+
+
+def dual_auth_settings(value) -> dict:
+    value = validate.obj(value, "dualAuthDelete")
+    enabled = validate.boolean(value, "enabled")
+    if enabled is None:
+        raise validate.field_error("enabled", "a boolean (true or false)")
+    return {"enabled": enabled}
+
+
+def set_dual_auth_policy(key: KeyRecord, enabled: bool, now) -> None:
+    if key.dual_auth and not enabled:
+        raise validate.field_error("enabled", "true: a dualAuthDelete policy cannot be "
+                                              "reverted once set")
+    previous = key.dual_auth_policy or {}
+    key.dual_auth = enabled
+    key.dual_auth_policy = {
+        "id": previous.get("id", str(uuid.uuid4())), "crn": key.crn,
+        "dualAuthDelete": {"enabled": enabled}, "createdBy": CREATED_BY,
+        "creationDate": previous.get("creationDate", rfc3339(now)),
+        "updatedBy": CREATED_BY, "lastUpdateDate": rfc3339(now)}
+
+
+def _instance_attributes(policy_type: str, enabled: bool, given) -> dict | None:
+    if policy_type == KCIA:
+        return _kcia_attributes(validate.obj(given, "attributes"))
+    if policy_type in ("dualAuthDelete", "metrics"):
+        if given is not None:
+            raise validate.bad_body(f"A {policy_type} policy takes no attributes", "attributes")
+        return None
+    if not enabled:
+        if given is not None:
+            raise validate.bad_body("attributes cannot be given when enabled is false",
+                                    "attributes")
+        return None
+    if not isinstance(given, dict):
+        raise validate.bad_body("attributes must be given when enabled is true", "attributes")
+    if policy_type == "rotation":
+        if set(given) - {"interval_month"}:
+            raise validate.bad_body("A rotation policy takes only interval_month", "attributes")
+        interval = validate.integer(given, "interval_month", 1, 12)
+        if interval is None:
+            raise validate.field_error("interval_month", "an integer from 1 to 12")
+        return {"interval_month": interval}
+    network = given.get("allowed_network")
+    if set(given) - {"allowed_network"} or network not in ALLOWED_NETWORKS:
+        raise validate.field_error("allowed_network", " or ".join(ALLOWED_NETWORKS))
+    return {"allowed_network": network}
 
 
 def _kcia_attributes(given: dict) -> dict:
