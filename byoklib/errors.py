@@ -74,6 +74,10 @@ CATALOGUE: dict[str, ReasonCode] = {r.code: r for r in [
     _r("KEY_RING_RESERVED_ERR", 400, "The key ring 'default' cannot be deleted",
        confirmed=False),
     _r("INVALID_PATH_PARAM_ERR", 400, "The path parameter is invalid", confirmed=False),
+    # --- dual authorisation (reference section 7) ------------------------------------
+    _r("AUTHORIZATIONS_NOT_MET", 409, "The dual authorization policy requires a first "
+       "authorization (setKeyForDeletion) before the key can be deleted"),
+    _r("NOT_DUAL_AUTH_ERR", 409, "The key has no dual authorization policy"),
     # --- aliases (the reference is silent: the mock's codes) ------------------------
     _r("KEY_ALIAS_QUOTA_ERR", 400, "A key can have at most 5 aliases", confirmed=False),
     _r("KEY_ALIAS_NOT_UNIQUE_ERR", 409, "The alias is already in use in this instance",

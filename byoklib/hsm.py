@@ -209,6 +209,16 @@ class HSM:
                     raise KeyError("unknown key material")
                 return materials[id(handle)]
 
+        def forget_material(handle) -> None:
+            """Drop a purged key's material (None, a standard key's, is ignored)."""
+            if handle is None:
+                return
+            with lock:
+                if handles.get(id(handle)) is handle:
+                    materials.pop(id(handle), None)
+                    handles.pop(id(handle), None)
+
+        self.forget_material = forget_material
         self.new_transport_key = new_transport_key
         self.discard_transport_key = discard_transport_key
         self.store_material = store_material

@@ -215,6 +215,25 @@ def delete_key_alias(call: Call) -> Response:
     return reply(204)
 
 
+def purge_key(call: Call) -> Response:
+    key = call.service.purge_key(call.instance, call.args["key_id"])
+    return reply(200, _keys([key])) if call.representation() else reply(204)
+
+
+def list_key_registrations(call: Call) -> Response:
+    return _registrations(call, call.args["key_id"])
+
+
+def list_all_registrations(call: Call) -> Response:
+    return _registrations(call, None)
+
+
+def _registrations(call: Call, key_id) -> Response:
+    return reply(200, call.service.list_registrations(
+        call.instance, key_id, call.query("limit"), call.query("offset"),
+        call.query("totalCount"), call.query("preventKeyDeletion")))
+
+
 def _keys(resources: list[dict]) -> dict:
     return {"metadata": {"collectionType": "application/vnd.ibm.kms.key+json",
                          "collectionTotal": len(resources)}, "resources": resources}
@@ -242,6 +261,9 @@ API = {
     "/api/v2/keys/<key_id>/actions/<action>": {"POST": key_action},
     "/api/v2/keys/<key_id>/policies": {"PUT": put_key_policies, "GET": get_key_policies},
     "/api/v2/instance/policies": {"PUT": put_instance_policy, "GET": get_instance_policies},
+    "/api/v2/keys/<key_id>/purge": {"DELETE": purge_key},
+    "/api/v2/keys/<key_id>/registrations": {"GET": list_key_registrations},
+    "/api/v2/keys/registrations": {"GET": list_all_registrations},
     "/api/v2/keys/<key_id>/aliases/<alias>": {"POST": create_key_alias,
                                               "DELETE": delete_key_alias},
     "/api/v2/key_rings": {"GET": list_key_rings},

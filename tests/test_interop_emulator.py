@@ -318,3 +318,101 @@ def test_key_policy_refusals(api):
         (400, "INVALID_FIELD_ERR")
     assert api.get(path).json()["resources"] == []
     assert api.key(key["id"])["dualAuthDelete"] == {"enabled": False}
+
+
+# --- lifecycle: dual-auth delete, purge, sync, registrations -----------------------------------
+
+def test_dual_auth_delete_with_ibm_client(kp, clock):
+    key = create(kp, "dual")
+    kp.put_policy(id=key["id"], bluemix_instance=INSTANCE, policy="dualAuthDelete",
+                  key_policy_put_body=policy_body({"dualAuthDelete": {"enabled": True}}))
+    with pytest.raises(ApiException) as info:
+        kp.delete_key(id=key["id"], bluemix_instance=INSTANCE)
+    assert code_of(info) == (409, "AUTHORIZATIONS_NOT_MET")
+
+    assert kp.set_key_for_deletion(id=key["id"],
+                                   bluemix_instance=INSTANCE).get_status_code() == 204
+    shown = kp.get_key(id=key["id"], bluemix_instance=INSTANCE).get_result().json()
+    assert shown["resources"][0]["dualAuthDelete"]["keySetForDeletion"] is True
+    assert kp.unset_key_for_deletion(id=key["id"],
+                                     bluemix_instance=INSTANCE).get_status_code() == 204
+    with pytest.raises(ApiException) as info:
+        kp.delete_key(id=key["id"], bluemix_instance=INSTANCE)
+    assert code_of(info) == (409, "AUTHORIZATIONS_NOT_MET")
+
+    kp.set_key_for_deletion(id=key["id"], bluemix_instance=INSTANCE)
+    clock.advance(7 * 86400)   # the first authorisation lapses after 7 days
+    with pytest.raises(ApiException) as info:
+        kp.delete_key(id=key["id"], bluemix_instance=INSTANCE)
+    assert code_of(info) == (409, "AUTHORIZATIONS_NOT_MET")
+    kp.set_key_for_deletion(id=key["id"], bluemix_instance=INSTANCE)
+    assert kp.delete_key(id=key["id"], bluemix_instance=INSTANCE).get_status_code() == 204
+
+
+def test_purge_sync_and_registrations_with_ibm_client(kp, clock):
+    key = create(kp, "purged")
+    kp.create_key_alias(id=key["id"], alias="gone-soon", bluemix_instance=INSTANCE)
+    regs = kp.get_registrations(id=key["id"], bluemix_instance=INSTANCE, total_count=True)
+    assert regs.get_status_code() == 200
+    assert regs.get_result().json() == {"metadata": {
+        "collectionType": "application/vnd.ibm.kms.registration+json", "collectionTotal": 0,
+        "totalCount": 0}, "resources": []}
+    every = kp.get_registrations_all_keys(bluemix_instance=INSTANCE)
+    assert every.get_status_code() == 200 and every.get_result().json()["resources"] == []
+
+    assert kp.sync_associated_resources(id=key["id"],
+                                        bluemix_instance=INSTANCE).get_status_code() == 204
+    with pytest.raises(ApiException) as info:
+        kp.sync_associated_resources(id=key["id"], bluemix_instance=INSTANCE)
+    assert code_of(info) == (409, "REQ_TOO_EARLY_ERR")
+    clock.advance(3600)
+    assert kp.sync_associated_resources(id=key["id"],
+                                        bluemix_instance=INSTANCE).get_status_code() == 204
+
+    with pytest.raises(ApiException) as info:   # not deleted yet
+        kp.purge_key(id=key["id"], bluemix_instance=INSTANCE)
+    assert code_of(info) == (409, "KEY_ACTION_INVALID_STATE_ERR")
+    kp.delete_key(id=key["id"], bluemix_instance=INSTANCE)
+    clock.advance(4 * 3600 - 1)
+    with pytest.raises(ApiException) as info:
+        kp.purge_key(id=key["id"], bluemix_instance=INSTANCE)
+    assert code_of(info) == (409, "REQ_TOO_EARLY_ERR")
+    deleted = kp.get_key(id=key["id"], bluemix_instance=INSTANCE).get_result().json()
+    assert deleted["resources"][0]["purgeAllowed"] is False
+    clock.advance(1)
+    assert kp.purge_key(id=key["id"], bluemix_instance=INSTANCE).get_status_code() == 204
+    with pytest.raises(ApiException) as info:
+        kp.get_key(id=key["id"], bluemix_instance=INSTANCE)
+    assert code_of(info) == (404, "KEY_NOT_FOUND_ERR")
+    with pytest.raises(ApiException) as info:
+        kp.get_registrations(id=key["id"], bluemix_instance=INSTANCE)
+    assert code_of(info) == (404, "KEY_NOT_FOUND_ERR")
+    # its alias is free again
+    other = create(kp, "other")
+    assert kp.create_key_alias(id=other["id"], alias="gone-soon",
+                               bluemix_instance=INSTANCE).get_status_code() == 201
+
+
+def test_lifecycle_refusals(api, clock):
+    key = api.root_key()
+    kid = key["id"]
+    assert reason(api.action(kid, "setKeyForDeletion")) == (409, "NOT_DUAL_AUTH_ERR")
+    assert reason(api.action(kid, "unsetKeyForDeletion")) == (409, "NOT_DUAL_AUTH_ERR")
+    assert reason(api.action(kid, "sync", body=[1])) == (400, "BAD_BODY_ERR")
+    assert reason(api.get("/api/v2/keys/registrations", params={"limit": "0"})) == \
+        (400, "INVALID_QUERY_PARAM_ERR")
+    assert reason(api.get(f"/api/v2/keys/{kid}/registrations",
+                          params={"preventKeyDeletion": "perhaps"})) == \
+        (400, "INVALID_QUERY_PARAM_ERR")
+    assert reason(api.call("DELETE", "/api/v2/keys/no-such-key/purge")) == \
+        (404, "KEY_NOT_FOUND_ERR")
+    # purge with representation answers the key as it was purged
+    assert api.call("DELETE", f"/api/v2/keys/{kid}").status_code == 204
+    assert reason(api.action(kid, "setKeyForDeletion")) == (410, "KEY_DELETED_ERR")
+    assert api.action(kid, "sync").status_code == 204   # deleted keys may sync
+    clock.advance(4 * 3600)
+    purged = api.call("DELETE", f"/api/v2/keys/{kid}/purge",
+                      headers={"Prefer": "return=representation"})
+    assert purged.status_code == 200 and purged.json()["resources"][0]["purgeAllowed"] is True
+    assert reason(api.call("DELETE", f"/api/v2/keys/{kid}/purge")) == (404, "KEY_NOT_FOUND_ERR")
+    assert api.get("/api/v2/keys", params={"state": "5"}).json()["resources"] == []

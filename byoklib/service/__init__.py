@@ -8,7 +8,7 @@ request leaves no trace (no half-created key, no retrieval counted). Time comes 
 injectable clock (`SystemClock`, `ManualClock`); secrets stay in the `HSM`.
 
 The code is split by resource: `tokens.py`, `keys.py`, `actions.py`, `policies.py`,
-`rings.py`, `aliases.py`, over `model.py` (records and their JSON) and `validate.py` (field checks).
+`rings.py`, `aliases.py`, `lifecycle.py`, over `model.py` (records and their JSON) and `validate.py` (field checks).
 
 Mock's choices (behaviours the reference marks UNCONFIRMED; the mock picks one):
 - Import tokens: POST answers 200 with creationDate, expirationDate, maxAllowedRetrievals,
@@ -77,8 +77,8 @@ Mock's choices (behaviours the reference marks UNCONFIRMED; the mock picks one):
 - Key and instance policies beyond rotation/keyCreateImportAccess: see policies.py.
 - Key rings and the X-Kms-Key-Ring scope: see rings.py.
 - Key aliases (rules, codes, lookup by alias anywhere an id goes): see aliases.py.
-- Registrations, purge, dual
-  authorisation and KMIP are not modelled.
+- Dual-authorisation delete, purge, sync and registrations: see lifecycle.py. KMIP and
+  allowed-IP ports are not modelled.
 """
 from __future__ import annotations
 
@@ -90,6 +90,7 @@ from .actions import ActionsMixin
 from .aliases import AliasesMixin
 from .clock import ManualClock, SystemClock
 from .keys import KeysMixin
+from .lifecycle import LifecycleMixin
 from .model import Instance
 from .model import whole_seconds
 from .policies import PoliciesMixin
@@ -102,7 +103,7 @@ MOCK_ACCOUNT_ID = "0000000000000000000000000000mock"
 
 
 class KeyProtectService(TokensMixin, KeysMixin, ActionsMixin, PoliciesMixin, RingsMixin,
-                        AliasesMixin):
+                        AliasesMixin, LifecycleMixin):
     """The in-memory Key Protect. Thread-safe; see the package docstring."""
 
     def __init__(self, clock=None, hsm: HSM | None = None, region: str = "us-south",

@@ -1,4 +1,5 @@
-"""Key actions: wrap, unwrap, rewrap, rotate, disable, enable.
+"""Key actions: wrap, unwrap, rewrap, rotate, disable, enable (and the dispatch of
+sync, setKeyForDeletion and unsetKeyForDeletion, which live in lifecycle.py).
 
 A wrapped DEK looks like the real service's: base64 of a JSON object
 `{"ciphertext", "iv", "version", "handle"}`. Here `ciphertext` is AES-GCM (tag appended)
@@ -25,7 +26,10 @@ WDEK_FORMAT_VERSION = "4.0.0"
 GENERATED_DEK_BYTES = 32
 PLAINTEXT_MAX_CHARS = 4096
 AAD_ITEMS, AAD_CHARS = 126, 255
-ACTIONS = ("wrap", "unwrap", "rewrap", "rotate", "disable", "enable")
+ACTIONS = {"wrap": "wrap", "unwrap": "unwrap", "rewrap": "rewrap", "rotate": "rotate",
+           "disable": "disable", "enable": "enable", "sync": "sync",   # sync: lifecycle.py
+           "setKeyForDeletion": "set_key_for_deletion",
+           "unsetKeyForDeletion": "unset_key_for_deletion"}
 
 
 class ActionsMixin:
@@ -35,7 +39,7 @@ class ActionsMixin:
         if action not in ACTIONS:
             raise validate.field_error("action", " or ".join(ACTIONS),
                                        code="INVALID_QUERY_PARAM_ERR", kind="query_param")
-        return getattr(self, action)(instance_id, key_id, body)
+        return getattr(self, ACTIONS[action])(instance_id, key_id, body)
 
     # --- envelope encryption ---
 

@@ -210,6 +210,8 @@ class KeysMixin:
         with self._lock:
             now = whole_seconds(self.clock.now())
             key = self._live_key(instance_id, key_id)
+            self._check_dual_auth(key, now)
+            key.set_for_deletion_until = None
             key.stored_state = DESTROYED
             key.deletion_date = key.state_changed = key.last_update_date = now
             return key.representation(now)

@@ -22,6 +22,8 @@ CREATED_BY = "IBMid-mock-user"       # the mock has no IAM: one fixed subject
 WAIT_AFTER_UPDATE = timedelta(seconds=30)
 ROTATION_INTERVAL = timedelta(hours=1)
 RESTORE_WINDOW = timedelta(days=30)
+PURGE_AFTER = timedelta(hours=4)
+PURGE_SCHEDULED = timedelta(days=90)
 
 
 def rfc3339(moment: datetime | None) -> str | None:
@@ -94,7 +96,7 @@ class KeyRecord:
     dual_auth: bool = False
     dual_auth_policy: dict | None = None
     set_for_deletion_until: datetime | None = None   # dual-auth first authorisation
-    purged: bool = False
+    last_sync: datetime | None = None
 
     def __post_init__(self):
         self.last_update_date = self.last_update_date or self.creation_date
@@ -173,7 +175,9 @@ class KeyRecord:
         return {"deletionDate": rfc3339(self.deletion_date), "deletedBy": CREATED_BY,
                 "restoreExpirationDate": rfc3339(restore_until),
                 "restoreAllowed": now < restore_until and not self.expired(now),
-                "purgeAllowed": False}
+                "purgeAllowed": now >= self.deletion_date + PURGE_AFTER,
+                "purgeAllowedFrom": rfc3339(self.deletion_date + PURGE_AFTER),
+                "purgeScheduledOn": rfc3339(self.deletion_date + PURGE_SCHEDULED)}
 
     def representation(self, now: datetime) -> dict:
         body = self.metadata(now)
