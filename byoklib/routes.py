@@ -112,13 +112,14 @@ def create_key_with_policy_overrides(call: Call) -> Response:
 
 def list_keys(call: Call) -> Response:
     keys = call.service.list_keys(call.instance, call.query("limit"), call.query("offset"),
-                                  call.query("state"), call.query("extractable"))
+                                  call.query("state"), call.query("extractable"),
+                                  call.query("filter"))
     return reply(200, _keys(keys))
 
 
 def key_total(call: Call) -> Response:
     total = call.service.key_total(call.instance, call.query("state"),
-                                   call.query("extractable"))
+                                   call.query("extractable"), call.query("filter"))
     return reply(200, headers={"Key-Total": str(total)})
 
 

@@ -416,3 +416,43 @@ def test_lifecycle_refusals(api, clock):
     assert purged.status_code == 200 and purged.json()["resources"][0]["purgeAllowed"] is True
     assert reason(api.call("DELETE", f"/api/v2/keys/{kid}/purge")) == (404, "KEY_NOT_FOUND_ERR")
     assert api.get("/api/v2/keys", params={"state": "5"}).json()["resources"] == []
+
+
+# --- GET/HEAD /keys filter ----------------------------------------------------------------------
+
+def test_key_filter_with_ibm_client(kp, clock):
+    first = create(kp, "first")
+    clock.advance(86400)
+    second = create(kp, "second")
+    kp.rotate_key(id=second["id"], bluemix_instance=INSTANCE, key_action_rotate_body=stream({}))
+    kp.delete_key(id=first["id"], bluemix_instance=INSTANCE)
+
+    def ids(filter_text, **kw):
+        got = kp.get_keys(bluemix_instance=INSTANCE, filter=filter_text, **kw)
+        return [k["id"] for k in got.get_result().json()["resources"]]
+
+    assert ids("state=1,5 extractable=false") == [first["id"], second["id"]]
+    assert ids("state=5") == [first["id"]]
+    assert ids("lastRotateDate=none state=0,1,2,3,5") == [first["id"]]
+    assert ids('creationDate=gt:"2026-01-01T12:00:00Z"') == [second["id"]]
+    assert ids('creationDate="2026-01-01T00:00:00Z" state=1,5') == [first["id"]]
+    assert ids('creationDate=gte:"2026-01-01T12:00:00Z" creationDate=lt:"2026-01-02T00:00:00Z"'
+               ' state=5') == [first["id"]]
+    assert ids("extractable=TRUE") == []
+    head = kp.get_key_collection_metadata(bluemix_instance=INSTANCE, filter="state=1,5")
+    assert head.get_headers()["Key-Total"] == "2"
+    with pytest.raises(ApiException) as info:   # state both ways -> 400
+        kp.get_keys(bluemix_instance=INSTANCE, filter="state=1", state=[1])
+    assert code_of(info) == (400, "INVALID_QUERY_PARAM_ERR")
+
+
+@pytest.mark.parametrize("text", ["state", "colour=red", "state=1 state=2", "state=9",
+                                  "extractable=maybe", "creationDate=yesterday",
+                                  'creationDate=gt:"2026-01-01T00:00:00"',
+                                  'lastUpdateDate=none ' * 4])
+def test_bad_filters_refused(api, text):
+    api.root_key()
+    assert reason(api.get("/api/v2/keys", params={"filter": text})) == \
+        (400, "INVALID_QUERY_PARAM_ERR")
+    response = api.call("HEAD", "/api/v2/keys", params={"filter": text})
+    assert response.status_code == 400

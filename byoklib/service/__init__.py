@@ -47,6 +47,7 @@ Mock's choices (behaviours the reference marks UNCONFIRMED; the mock picks one):
   -> 201 with the key, Active again: 30 s after deletion (REQ_TOO_EARLY_ERR), within 30
   days (KEY_RESTORE_EXPIRED), not past expirationDate (KEY_EXPIRED_ERR).
 - GET /keys lists states 0-3 unless `state` asks for 5; limit 1..5000 (default 200).
+  GET and HEAD /keys also take `filter` (filters.py) and the X-Kms-Key-Ring scope.
   Bad query values -> 400 INVALID_QUERY_PARAM_ERR.
 - /versions of a non-active key without allKeyStates=true -> 409
   KEY_ACTION_INVALID_STATE_ERR. Standard keys have one version.

@@ -9,6 +9,7 @@ from byoklib.hsm import check_root_material
 
 from . import validate
 from .aliases import check_body_aliases
+from .filters import KeyFilter
 from .model import (ACTIVE, DESTROYED, KEY_TYPE, RESTORE_WINDOW, STATES, VERSION_TYPE,
                     WAIT_AFTER_UPDATE, KeyRecord, Version, collection, whole_seconds)
 from .policies import (check_rotation_policy_allowed, dual_auth_settings, rotation_settings,
@@ -167,24 +168,37 @@ class KeysMixin:
             return self._key(instance_id, key_id).metadata(self.clock.now())
 
     def list_keys(self, instance_id: str, limit=None, offset=None, state=None,
-                  extractable=None) -> list[dict]:
+                  extractable=None, key_filter=None) -> list[dict]:
         limit = validate.query_int(limit, "limit", *LIST_LIMIT)
         offset = validate.query_int(offset, "offset", 0, 10**9, 0)
         with self._lock:
             now = self.clock.now()
-            keys = self._matching(instance_id, state, extractable, now)
+            keys = self._matching(instance_id, state, extractable, now, key_filter)
             return [k.metadata(now) for k in keys[offset:offset + limit]]
 
-    def key_total(self, instance_id: str, state=None, extractable=None) -> int:
+    def key_total(self, instance_id: str, state=None, extractable=None, key_filter=None) -> int:
         with self._lock:
-            return len(self._matching(instance_id, state, extractable, self.clock.now()))
+            return len(self._matching(instance_id, state, extractable, self.clock.now(),
+                                      key_filter))
 
-    def _matching(self, instance_id, state, extractable, now) -> list[KeyRecord]:
+    def _matching(self, instance_id, state, extractable, now, key_filter=None
+                  ) -> list[KeyRecord]:
+        """Keys passing the state/extractable queries, the `filter` query (filters.py)
+        and the key-ring scope."""
+        terms = KeyFilter(key_filter)
+        for name, value in (("state", state), ("extractable", extractable)):
+            if getattr(terms, name) is not None and value not in (None, ""):
+                raise KeyProtectError.of(
+                    "INVALID_QUERY_PARAM_ERR", f"The query_param '{name}' cannot be given "
+                    "both on its own and in 'filter'", target=("query_param", name))
+        state = state if terms.state is None else terms.state
+        extractable = extractable if terms.extractable is None else terms.extractable.lower()
         states = validate.query_states(state, STATES, DEFAULT_LIST_STATES)
         extractable = validate.query_bool(extractable, "extractable")
         ring = self._check_scope(instance_id)
         return [k for k in self._instance(instance_id).keys.values()
                 if k.state(now) in states and (ring is None or k.key_ring == ring)
+                and terms.matches(k)
                 and (extractable is None or k.extractable == extractable)]
 
     def list_key_versions(self, instance_id: str, key_id: str, limit=None, offset=None,
