@@ -21,6 +21,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token-key", action="append", default=[], metavar="PEM_FILE",
                         help="TESTS ONLY: make import tokens from these RSA private keys, in "
                              "turn, instead of fresh key pairs (repeatable)")
+    parser.add_argument("--state", metavar="FILE",
+                        help="keep the service's state in FILE (loaded on start, saved "
+                             "atomically after each change); key material in it is "
+                             "AES-GCM-sealed under the base64 32-byte key in "
+                             "$BYOKLIB_STATE_KEY")
 
 
 def parse_grants(pairs: list[str]) -> dict[str, set[str]] | None:
@@ -35,6 +40,24 @@ def parse_grants(pairs: list[str]) -> dict[str, set[str]] | None:
     return grants
 
 
+def state_option(path: str | None):
+    """(path, key) for --state, the key read from BYOKLIB_STATE_KEY (never printed)."""
+    if path is None:
+        return None
+    import base64
+    import binascii
+    import os
+    text = os.environ.get("BYOKLIB_STATE_KEY", "")
+    try:
+        key = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != 32:
+        raise SystemExit("--state needs BYOKLIB_STATE_KEY: base64 of 32 random bytes "
+                         "(for example: openssl rand -base64 32)")
+    return path, key
+
+
 def run_serve(args: argparse.Namespace) -> int:
     from byoklib.server import serve
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -44,8 +67,11 @@ def run_serve(args: argparse.Namespace) -> int:
 
         from byoklib.hsm import fixed_key_pairs
         source = fixed_key_pairs([Path(p) for p in args.token_key])
-    serve(args.host, args.port, parse_grants(args.grant), key_pair_source=source,
-          announce=lambda line: print(line, flush=True))
+    try:
+        serve(args.host, args.port, parse_grants(args.grant), key_pair_source=source,
+              announce=lambda line: print(line, flush=True), state=state_option(args.state))
+    except ValueError as error:   # a state file the key does not open, or not a state
+        raise SystemExit(f"--state {args.state}: {error}") from None
     return 0
 
 

@@ -287,6 +287,26 @@ class HSM:
                                      target=("field", "ciphertext")) from None
 
 
+    # --- persistence (serve --state): material leaves only sealed under the state key ---
+
+    def export_sealed(self, handle: MaterialHandle, state_key: bytes) -> bytes:
+        """iv || AES-GCM(state_key, material): what a state file stores for a version."""
+        iv = os.urandom(NONCE_BYTES)
+        return iv + AESGCM(state_key).encrypt(iv, self.__material_of(handle), STATE_AAD)
+
+    def import_sealed(self, blob: bytes, state_key: bytes) -> MaterialHandle:
+        """Inverse of `export_sealed`; ValueError when the key or the blob is wrong."""
+        try:
+            material = AESGCM(state_key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:],
+                                                 STATE_AAD)
+        except InvalidTag:
+            raise ValueError("the state key does not open this state") from None
+        return self.store_material(material)
+
+
+STATE_AAD = b"byoklib state: key material"
+
+
 def check_algorithm(algorithm) -> None:
     if algorithm != primitives.RSAES_OAEP_SHA_256:
         raise KeyProtectError.of(

@@ -62,9 +62,10 @@ log = logging.getLogger("byoklib.server")
 class KeyProtectApp:
     """WSGI callable. `internal_errors` counts requests that reached the catch-all."""
 
-    def __init__(self, service: KeyProtectService, grants=None):
+    def __init__(self, service: KeyProtectService, grants=None, on_change=None):
         self.service = service
         self.grants = normalise_grants(grants)
+        self.on_change = on_change   # called after each successful changing request
         self.internal_errors = 0
         self._count_lock = threading.Lock()
 
@@ -80,6 +81,9 @@ class KeyProtectApp:
             log.error("internal error %s on %s %s", type(exc).__name__, request.method,
                       request.path)
             response = error_reply(KeyProtectError.of("INTERNAL_ERR"))
+        if (self.on_change is not None and response.status_code < 400
+                and request.method not in ("GET", "HEAD")):
+            self.on_change()
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
@@ -105,8 +109,8 @@ class KeyProtectApp:
         return f"KeyProtectApp({mode})"
 
 
-def create_app(service: KeyProtectService, grants=None) -> KeyProtectApp:
-    return KeyProtectApp(service, grants)
+def create_app(service: KeyProtectService, grants=None, on_change=None) -> KeyProtectApp:
+    return KeyProtectApp(service, grants, on_change)
 
 
 def route(request: Request):
@@ -215,11 +219,28 @@ def running_server(service=None, *, host="127.0.0.1", port=0, grants=None, clock
             pool.close()
 
 
+def persist(app: KeyProtectApp, path, state_key: bytes) -> None:
+    """Load the state file (when present) into the app's service; save after changes."""
+    from pathlib import Path
+
+    from byoklib.service.state import load_state, save_state
+    if Path(path).exists():
+        load_state(app.service, path, state_key)
+    save_state(app.service, path, state_key)   # fails early on an unwritable path
+    app.on_change = lambda: save_state(app.service, path, state_key)
+
+
 def serve(host: str = "127.0.0.1", port: int = 8080, grants=None, *, clock=None,
-          key_pair_source=None, announce=print) -> None:
-    """Serve until interrupted (Ctrl-C / SIGINT); announces the URL first."""
+          key_pair_source=None, announce=print, state=None) -> None:
+    """Serve until interrupted (Ctrl-C / SIGINT); announces the URL first.
+
+    `state=(path, 32-byte key)` loads `path` if it exists and saves it atomically after
+    every successful changing request (byoklib.service.state).
+    """
     server, app, pool = build_server(host=host, port=port, grants=grants, clock=clock,
                                      key_pair_source=key_pair_source)
+    if state is not None:
+        persist(app, *state)
     _stop_on_signals()
     announce(f"Key Protect mock listening on http://{host}:{server.port}")
     try:

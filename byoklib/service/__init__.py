@@ -78,7 +78,8 @@ Mock's choices (behaviours the reference marks UNCONFIRMED; the mock picks one):
 - Key and instance policies beyond rotation/keyCreateImportAccess: see policies.py.
 - Key rings and the X-Kms-Key-Ring scope: see rings.py.
 - Key aliases (rules, codes, lookup by alias anywhere an id goes): see aliases.py.
-- Dual-authorisation delete, purge, sync and registrations: see lifecycle.py. KMIP and
+- Dual-authorisation delete, purge, sync and registrations: see lifecycle.py.
+- Saving and loading the state (serve --state; import tokens are not kept): state.py. KMIP and
   allowed-IP ports are not modelled.
 """
 from __future__ import annotations

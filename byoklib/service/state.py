@@ -1,0 +1,167 @@
+"""Persisting the service's state (`python -m byoklib serve --state FILE`).
+
+`save_state(service, path, state_key)` writes every instance (key rings, instance
+policies, keys with their versions, aliases, policies and dates) as JSON to a temporary
+file beside `path`, fsyncs it and `os.replace`s it over `path`, so a crash leaves either the
+old file or the new one, never half of one. `load_state(service, path, state_key)` reads it
+back into an empty service.
+
+Key material never appears in clear: each root-key version's material is sealed inside the
+HSM (`HSM.export_sealed`, AES-256-GCM under the state key) and a standard key's payload is
+sealed the same way here. `state_key` is 32 bytes (the CLI reads it, base64, from
+BYOKLIB_STATE_KEY). A wrong state key fails the load with ValueError before anything is
+changed.
+
+Mock's choices:
+- Import tokens are not persisted: a token's private key never leaves the HSM, so after a
+  restart GET /import_token answers 404 until a new token is made.
+- The file holds names, ids, dates and policies in clear (they are metadata, not secrets).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import fields
+from datetime import datetime
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from .model import Instance, KeyRecord, Version
+
+FORMAT = "byoklib-state-1"
+PAYLOAD_AAD = b"byoklib state: standard key payload"
+CHECK = b"byoklib state: check value"   # sealed in every file: a wrong key fails at once
+
+
+def save_state(service, path, state_key: bytes) -> None:
+    _check_key(state_key)
+    path = Path(path)
+    with service._lock:
+        document = {"format": FORMAT, "check": _seal_payload(CHECK, state_key, CHECK).hex(),
+                    "instances": [
+            _instance_json(service, instance, state_key)
+            for instance in service._instances.values()]}
+    data = json.dumps(document, separators=(",", ":")).encode("utf-8")
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+
+
+def load_state(service, path, state_key: bytes) -> int:
+    """Load `path` into `service` (which must hold no instances); returns the key count."""
+    _check_key(state_key)
+    try:
+        document = json.loads(Path(path).read_bytes())
+    except ValueError:
+        raise ValueError("the state file is not a byoklib state") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise ValueError("the state file is not a byoklib state")
+    try:
+        check = bytes.fromhex(document["check"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError("the state file is not a byoklib state") from None
+    if _open_payload(check, state_key, CHECK) != CHECK:
+        raise ValueError("the state key does not open this state")
+    instances = [_instance_from(service, item, state_key) for item in document["instances"]]
+    with service._lock:
+        if service._instances:
+            raise ValueError("state can only be loaded into an empty service")
+        for instance in instances:
+            service._instances[instance.id] = instance
+    return sum(len(i.keys) for i in instances)
+
+
+def _check_key(state_key) -> None:
+    if not isinstance(state_key, bytes) or len(state_key) != 32:
+        raise ValueError("the state key must be 32 bytes")
+
+
+# --- records <-> JSON ---------------------------------------------------------------------
+
+def _instance_json(service, instance: Instance, state_key: bytes) -> dict:
+    return {"id": instance.id, "rings": _plain(instance.rings),
+            "instance_policies": _plain(instance.instance_policies),
+            "keys": [_key_json(service, key, state_key) for key in instance.keys.values()]}
+
+
+def _key_json(service, key: KeyRecord, state_key: bytes) -> dict:
+    body = {}
+    for f in fields(KeyRecord):
+        value = getattr(key, f.name)
+        if f.name == "versions":
+            value = [{"id": v.id, "creation_date": _plain(v.creation_date),
+                      "material": None if v.material is None else
+                      service.hsm.export_sealed(v.material, state_key).hex()}
+                     for v in value]
+        elif f.name == "payload":
+            value = None if value is None else _seal_payload(value, state_key).hex()
+        else:
+            value = _plain(value)
+        body[f.name] = value
+    return body
+
+
+def _instance_from(service, item: dict, state_key: bytes) -> Instance:
+    instance = Instance(item["id"], rings=_revive(item["rings"]),
+                        instance_policies=_revive(item["instance_policies"]))
+    for key_item in item["keys"]:
+        values = {}
+        for f in fields(KeyRecord):
+            value = key_item.get(f.name)
+            if f.name == "versions":
+                value = [Version(v["id"], _revive(v["creation_date"]),
+                                 None if v["material"] is None else
+                                 service.hsm.import_sealed(bytes.fromhex(v["material"]),
+                                                           state_key))
+                         for v in value]
+            elif f.name == "payload":
+                value = None if value is None else _open_payload(bytes.fromhex(value), state_key)
+            else:
+                value = _revive(value)
+            values[f.name] = value
+        key = KeyRecord(**values)
+        instance.keys[key.id] = key
+    return instance
+
+
+def _seal_payload(payload: bytes, state_key: bytes, aad: bytes = PAYLOAD_AAD) -> bytes:
+    iv = os.urandom(12)
+    return iv + AESGCM(state_key).encrypt(iv, payload, aad)
+
+
+def _open_payload(blob: bytes, state_key: bytes, aad: bytes = PAYLOAD_AAD) -> bytes:
+    try:
+        return AESGCM(state_key).decrypt(blob[:12], blob[12:], aad)
+    except InvalidTag:
+        raise ValueError("the state key does not open this state") from None
+
+
+def _plain(value):
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _revive(value):
+    if isinstance(value, dict):
+        if set(value) == {"$datetime"}:
+            return datetime.fromisoformat(value["$datetime"])
+        return {k: _revive(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_revive(v) for v in value]
+    return value

@@ -1,0 +1,114 @@
+"""serve --state: the service's state saved atomically and loaded back, key material sealed
+under the state key (byoklib.service.state)."""
+import base64
+import os
+
+import pytest
+import requests
+
+from byoklib import primitives
+from byoklib.__main__ import state_option
+from byoklib.hsm import HSM
+from byoklib.server import persist, running_server
+from byoklib.service import KeyProtectService
+from byoklib.service.state import load_state, save_state
+from conftest import KEY_TYPE
+
+STATE_KEY = bytes(range(32))   # TEST-ONLY state key
+
+
+def fill(api):
+    """Keys, a ring, aliases, policies and a wrapped DEK; returns what to compare."""
+    assert api.post("/api/v2/key_rings/saved-ring").status_code == 201
+    root = api.root_key("root", aliases=["saved-alias"])
+    material = bytes(range(100, 132))
+    imported = api.root_key("imported", payload=primitives.b64encode(material))
+    standard = api.create_key({"type": KEY_TYPE, "name": "standard", "extractable": True,
+                               "payload": primitives.b64encode(b"standard-secret-payload")})
+    standard = standard.json()["resources"][0]
+    api.call("PATCH", f"/api/v2/keys/{imported['id']}", json={"keyRingID": "saved-ring"})
+    api.call("PUT", f"/api/v2/keys/{root['id']}/policies", json={
+        "metadata": {"collectionType": "application/vnd.ibm.kms.policy+json",
+                     "collectionTotal": 1},
+        "resources": [{"dualAuthDelete": {"enabled": True}}]})
+    wrapped = api.action("saved-alias", "wrap", {"plaintext": "ZGVrLWJ5dGVz"}).json()
+    return root, imported, standard, wrapped, material
+
+
+def test_state_round_trip(api, tmp_path, clock, service):
+    root, imported, standard, wrapped, material = fill(api)
+    path = tmp_path / "state.json"
+    save_state(service, path, STATE_KEY)
+    text = path.read_bytes()
+    for secret in (material, material.hex().encode(), base64.b64encode(material),
+                   b"standard-secret-payload", base64.b64encode(b"standard-secret-payload")):
+        assert secret not in text
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]   # no temp file left
+
+    fresh = KeyProtectService(clock=clock, hsm=HSM())
+    assert load_state(fresh, path, STATE_KEY) == 3
+    with running_server(fresh) as second:
+        other = type(api)(second.url)
+        assert other.key("saved-alias")["id"] == root["id"]
+        assert other.key(root["id"])["dualAuthDelete"]["enabled"] is True
+        assert other.key(imported["id"])["keyRingID"] == "saved-ring"
+        assert other.key(standard["id"])["payload"] == standard["payload"]
+        unwrapped = other.action(root["id"], "unwrap", {"ciphertext": wrapped["ciphertext"]})
+        assert unwrapped.json()["plaintext"] == "ZGVrLWJ5dGVz"
+        rings = other.get("/api/v2/key_rings").json()["resources"]
+        assert [r["id"] for r in rings] == ["default", "saved-ring"]
+        assert other.get("/api/v2/import_token").status_code == 404   # tokens are not kept
+
+
+def test_wrong_state_key_changes_nothing(api, service, tmp_path, clock):
+    fill(api)
+    path = tmp_path / "state.json"
+    save_state(service, path, STATE_KEY)
+    fresh = KeyProtectService(clock=clock, hsm=HSM())
+    with pytest.raises(ValueError) as info:
+        load_state(fresh, path, bytes(32))
+    assert "state key" in str(info.value)
+    assert fresh.instance_ids() == []
+    path.write_text("{not json")
+    with pytest.raises(ValueError):
+        load_state(fresh, path, STATE_KEY)
+    with pytest.raises(ValueError):
+        save_state(service, path, b"short")
+
+
+def test_server_saves_after_each_change(server, api, tmp_path):
+    path = tmp_path / "live.json"
+    persist(server.app, path, STATE_KEY)
+    before = path.read_bytes()
+    key = api.root_key("saved-live")
+    after = path.read_bytes()
+    assert after != before and key["id"].encode() in after
+    api.get("/api/v2/keys")                      # a read does not rewrite the file
+    assert path.read_bytes() == after
+    assert requests.post(server.url + "/api/v2/key_rings/x", headers=api.headers).status_code \
+        == 400                                   # a refused change does not either
+    assert path.read_bytes() == after
+    server.app.on_change = None
+
+
+def test_state_option_needs_a_32_byte_key(monkeypatch):
+    monkeypatch.delenv("BYOKLIB_STATE_KEY", raising=False)
+    assert state_option(None) is None
+    with pytest.raises(SystemExit):
+        state_option("state.json")
+    monkeypatch.setenv("BYOKLIB_STATE_KEY", "not base64!")
+    with pytest.raises(SystemExit) as info:
+        state_option("state.json")
+    assert "not base64" not in str(info.value)
+    monkeypatch.setenv("BYOKLIB_STATE_KEY", base64.b64encode(os.urandom(32)).decode())
+    path, key = state_option("state.json")
+    assert path == "state.json" and len(key) == 32
+
+
+def test_wrong_key_refused_even_without_keys(service, tmp_path, clock):
+    service.instance_ids()
+    service.list_key_rings("empty-instance")   # an instance, no key material at all
+    path = tmp_path / "state.json"
+    save_state(service, path, STATE_KEY)
+    with pytest.raises(ValueError):
+        load_state(KeyProtectService(clock=clock, hsm=HSM()), path, bytes(32))
