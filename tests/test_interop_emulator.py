@@ -456,3 +456,45 @@ def test_bad_filters_refused(api, text):
         (400, "INVALID_QUERY_PARAM_ERR")
     response = api.call("HEAD", "/api/v2/keys", params={"filter": text})
     assert response.status_code == 400
+
+
+# --- never a 500, and the ring scope stays per request under threads -----------------------------
+
+def test_new_endpoints_never_answer_500(api, server):
+    kid = api.root_key()["id"]
+    bodies = [None, "null", "[]", "{}", '"x"', "1", "{bad", '{"keyRingID": null}',
+              '{"resources": 5}', '{"metadata": {}, "resources": [{}]}']
+    paths = [f"/api/v2/keys/{kid}", f"/api/v2/keys/{kid}/policies", "/api/v2/instance/policies",
+             "/api/v2/key_rings/ab", "/api/v2/key_rings/%00", f"/api/v2/keys/{kid}/aliases/%2F",
+             f"/api/v2/keys/{kid}/aliases/" + "é" * 5, f"/api/v2/keys/{kid}/purge",
+             f"/api/v2/keys/{kid}/actions/sync", f"/api/v2/keys/{kid}/actions/setKeyForDeletion",
+             "/api/v2/keys/registrations", "/api/v2/keys?filter=%00",
+             "/api/v2/keys?filter=creationDate=gt:", "/api/v2/key_rings?limit=x"]
+    for path in paths:
+        for body in bodies:
+            for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+                response = api.call(method, path, data=body,
+                                    headers={"Content-Type": "application/json",
+                                             "X-Kms-Key-Ring": "ghost" if len(path) % 2 else ""})
+                assert response.status_code < 500, (method, path, body)
+    assert server.app.internal_errors == 0
+
+
+def test_ring_scope_is_per_request_under_threads(api, make_api):
+    from concurrent.futures import ThreadPoolExecutor
+    api.post("/api/v2/key_rings/ring-b")
+    in_default = api.root_key("in-default")["id"]
+    in_b = api.post("/api/v2/keys", json=envelope(
+        {"type": KEY_TYPE, "name": "in-b", "extractable": False}),
+        headers={"X-Kms-Key-Ring": "ring-b"}).json()["resources"][0]["id"]
+
+    def check(n):
+        caller = make_api()
+        ring, mine, other = (("default", in_default, in_b) if n % 2 else
+                             ("ring-b", in_b, in_default))
+        headers = {"X-Kms-Key-Ring": ring}
+        return (caller.get(f"/api/v2/keys/{mine}", headers=headers).status_code,
+                caller.get(f"/api/v2/keys/{other}", headers=headers).status_code)
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(check, range(64))) == {(200, 404)}

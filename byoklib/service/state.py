@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from .model import Instance, KeyRecord, Version
 
 FORMAT = "byoklib-state-1"
+_SAVING = threading.Lock()
 PAYLOAD_AAD = b"byoklib state: standard key payload"
 CHECK = b"byoklib state: check value"   # sealed in every file: a wrong key fails at once
 
@@ -39,12 +41,16 @@ CHECK = b"byoklib state: check value"   # sealed in every file: a wrong key fail
 def save_state(service, path, state_key: bytes) -> None:
     _check_key(state_key)
     path = Path(path)
-    with service._lock:
-        document = {"format": FORMAT, "check": _seal_payload(CHECK, state_key, CHECK).hex(),
-                    "instances": [
-            _instance_json(service, instance, state_key)
-            for instance in service._instances.values()]}
-    data = json.dumps(document, separators=(",", ":")).encode("utf-8")
+    with _SAVING:   # snapshots are written in the order they are taken: the newest wins
+        with service._lock:
+            document = {"format": FORMAT,
+                        "check": _seal_payload(CHECK, state_key, CHECK).hex(),
+                        "instances": [_instance_json(service, instance, state_key)
+                                      for instance in service._instances.values()]}
+        _write_atomically(path, json.dumps(document, separators=(",", ":")).encode("utf-8"))
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out:
