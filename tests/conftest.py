@@ -149,3 +149,22 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.section("JupyterLab screenshots (one per notebook, at its end)")
         for path in fresh:
             terminalreporter.write_line(str(path))
+
+
+# --- IBM's own Python client against the running mock (the interop tests) -------------------
+
+def stream(body):
+    """A JSON body as IBM's client takes it (a binary stream)."""
+    import io
+    import json
+    return io.BytesIO(json.dumps(body).encode("utf-8"))
+
+
+@pytest.fixture
+def kp(server):
+    """`keyprotect` 3.0.1's IbmKeyProtectApiV2 pointed at the mock with a bearer token."""
+    ibm = pytest.importorskip("keyprotect.ibm_key_protect_api_v2")
+    from ibm_cloud_sdk_core.authenticators import BearerTokenAuthenticator
+    client = ibm.IbmKeyProtectApiV2(BearerTokenAuthenticator("mock-token"))
+    client.set_service_url(server.url)
+    return client

@@ -3,29 +3,15 @@
 
 Key rings and the X-Kms-Key-Ring scope (byoklib.service.rings).
 """
-import io
-import json
 
 import pytest
 
-from conftest import KEY_TYPE, envelope, reason
+from conftest import KEY_TYPE, envelope, reason, stream
 
 ibm = pytest.importorskip("keyprotect.ibm_key_protect_api_v2")
 from ibm_cloud_sdk_core import ApiException  # noqa: E402  (after the skip check)
-from ibm_cloud_sdk_core.authenticators import BearerTokenAuthenticator  # noqa: E402
 
 INSTANCE = "instance-1"   # the same instance as conftest's Api, so both views agree
-
-
-def stream(body) -> io.BytesIO:
-    return io.BytesIO(json.dumps(body).encode("utf-8"))
-
-
-@pytest.fixture
-def kp(server):
-    client = ibm.IbmKeyProtectApiV2(BearerTokenAuthenticator("mock-token"))
-    client.set_service_url(server.url)
-    return client
 
 
 def create(kp, name="root", ring=None) -> dict:

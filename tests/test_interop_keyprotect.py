@@ -5,30 +5,16 @@ client expects: import-token calls come back as dicts (application/json), while
 create_key/wrap/etc. come back as `requests.Response`s whose `.json()` IBM's own
 integration tests call (a vendor content type, see byoklib.server).
 """
-import io
-import json
 
 import pytest
 
 from byoklib import primitives
-from conftest import KEY_TYPE, envelope, secure_fields
+from conftest import KEY_TYPE, envelope, secure_fields, stream
 
 ibm = pytest.importorskip("keyprotect.ibm_key_protect_api_v2")
 from ibm_cloud_sdk_core import ApiException  # noqa: E402  (after the skip check)
-from ibm_cloud_sdk_core.authenticators import BearerTokenAuthenticator  # noqa: E402
 
 INSTANCE = "ibm-client-instance"
-
-
-def stream(body) -> io.BytesIO:
-    return io.BytesIO(json.dumps(body).encode("utf-8"))
-
-
-@pytest.fixture
-def kp(server):
-    client = ibm.IbmKeyProtectApiV2(BearerTokenAuthenticator("mock-token"))
-    client.set_service_url(server.url)
-    return client
 
 
 def create(kp, resource, prefer="return=representation") -> dict:
