@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from byoklib import data_path, primitives
 from byoklib.client import KeyProtectClient
-from byoklib.hsm import KeyPairPool, fixed_key_pairs
+from byoklib.hsm import KeyPairPool
 from byoklib.secure_import import prepare_secure_import
 from byoklib.server import running_server
 from byoklib.timing import measure
@@ -153,11 +153,6 @@ def bare_round_trip(body: bytes, repeat: int) -> float:
     """Median seconds of one keep-alive POST of `body` to the do-nothing server."""
     with bare_server() as url, requests.Session() as session:
         return median_seconds(round_trip(session, url, body), repeat, warmup=3)
-
-
-def crypto_floor(repeat: int) -> float:
-    """Median seconds of the cryptography alone (see `crypto_step`)."""
-    return median_seconds(crypto_step(), repeat, warmup=3)
 
 
 def crypto_step():

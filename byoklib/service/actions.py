@@ -52,7 +52,7 @@ class ActionsMixin:
             generated = plaintext is None
             if generated:
                 plaintext = self.hsm.random_bytes(GENERATED_DEK_BYTES)
-            result = {"ciphertext": self._seal(key, key.latest, plaintext, aad),
+            result = {"ciphertext": self._seal(key.latest, plaintext, aad),
                       "keyVersion": key.latest.ref()}
             if generated:
                 result["plaintext"] = b64encode(plaintext)
@@ -66,7 +66,7 @@ class ActionsMixin:
             version, plaintext = self._open(key, ciphertext, aad)
             result = {"plaintext": b64encode(plaintext), "keyVersion": version.ref()}
             if version is not key.latest:
-                result["ciphertext"] = self._seal(key, key.latest, plaintext, aad)
+                result["ciphertext"] = self._seal(key.latest, plaintext, aad)
                 result["rewrappedKeyVersion"] = key.latest.ref()
             return result
 
@@ -76,7 +76,7 @@ class ActionsMixin:
             key = self._root_key(instance_id, key_id, allowed=(ACTIVE, DEACTIVATED),
                                  action="rewrap")
             version, plaintext = self._open(key, ciphertext, aad)
-            return {"ciphertext": self._seal(key, key.latest, plaintext, aad),
+            return {"ciphertext": self._seal(key.latest, plaintext, aad),
                     "keyVersion": version.ref(), "rewrappedKeyVersion": key.latest.ref()}
 
     @staticmethod
@@ -96,7 +96,7 @@ class ActionsMixin:
         validate.base64_field(body, "ciphertext", required=True)   # outer base64 only
         return ciphertext, validate.string_list(body, "aad", AAD_ITEMS, AAD_CHARS)
 
-    def _seal(self, key: KeyRecord, version: Version, plaintext: bytes, aad) -> str:
+    def _seal(self, version: Version, plaintext: bytes, aad) -> str:
         handle = self.hsm.material_id(version.material)
         sealed, iv = self.hsm.seal(version.material, plaintext, _binding(handle, aad))
         blob = {"ciphertext": b64encode(sealed), "iv": b64encode(iv),

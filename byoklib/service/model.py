@@ -105,9 +105,6 @@ class KeyRecord:
     def latest(self) -> Version:
         return self.versions[-1]
 
-    def version(self, version_id: str) -> Version | None:
-        return next((v for v in self.versions if v.id == version_id), None)
-
     def state(self, now: datetime) -> int:
         """Stored state, except that a key past its expirationDate is Deactivated.
 
