@@ -64,3 +64,70 @@ def test_head_answers_headers_only(conn):
     conn.settimeout(0.2)
     with pytest.raises(socket.timeout):   # no body follows a HEAD answer
         conn.recv(1)
+
+
+# --- the request line and header block (parsed by byoklib.httpd, not by http.server) -----
+
+def status_of(sock: socket.socket, request: bytes) -> int:
+    return exchange(sock, request)[0]
+
+
+@pytest.mark.parametrize("request_line, expected", [
+    (b"GET /api/v2/keys\r\n", 400),                 # HTTP/0.9 style: not served
+    (b"GET /api/v2/keys HTTP/1.1 extra\r\n", 400),
+    (b"GET /api/v2/keys HTTX/1.1\r\n", 400),
+    (b"GET /api/v2/keys HTTP/1\r\n", 400),
+    (b"GET /api/v2/keys HTTP/1.x\r\n", 400),
+    (b"GET /api/v2/keys HTTP/2.0\r\n", 505),
+])
+def test_a_bad_request_line_is_refused(conn, request_line, expected):
+    assert status_of(conn, request_line + HEADERS.encode() + b"\r\n") == expected
+
+
+@pytest.mark.parametrize("bad_header", [
+    b"No-Colon-Here\r\n",
+    b": no name\r\n",
+    b"Spaced Name : x\r\n",
+    b" folded: continuation\r\n",            # obsolete line folding (RFC 9112 5.2)
+])
+def test_a_malformed_header_line_is_refused(conn, bad_header):
+    request = b"GET /api/v2/keys HTTP/1.1\r\n" + HEADERS.encode() + bad_header + b"\r\n"
+    assert status_of(conn, request) == 400
+
+
+def test_too_many_or_too_long_header_lines_are_refused(server):
+    many = "".join(f"X-Filler-{i}: {i}\r\n" for i in range(101))
+    long = "X-Long: " + "a" * 70000 + "\r\n"
+    for extra in (many, long):
+        with socket.create_connection((server.host, server.port), timeout=10) as sock:
+            request = f"GET /api/v2/keys HTTP/1.1\r\n{HEADERS}{extra}\r\n".encode()
+            assert status_of(sock, request) == 431
+
+
+def test_header_names_are_case_insensitive_and_values_trimmed(conn):
+    request = (b"GET /api/v2/keys HTTP/1.1\r\nAUTHORIZATION:   Bearer t  \r\n"
+               b"Bluemix-Instance:\ti\r\nHost: x\r\n\r\n")
+    status, headers, body = exchange(conn, request)
+    assert status == 200 and json.loads(body)["metadata"]["collectionTotal"] == 0
+
+
+def test_http_1_0_is_answered_and_closed(conn):
+    status, headers, _ = exchange(conn, f"GET /api/v2/keys HTTP/1.0\r\n{HEADERS}\r\n")
+    assert status == 200 and headers["connection"] == "close"
+
+
+def test_expect_100_continue_gets_an_interim_answer(conn):
+    body = b'{"expiration": 300}'
+    conn.sendall(f"POST /api/v2/import_token HTTP/1.1\r\n{HEADERS}Expect: 100-continue\r\n"
+                 f"Content-Length: {len(body)}\r\n\r\n".encode())
+    reader = conn.makefile("rb")
+    assert reader.readline().split()[1] == b"100"
+    while reader.readline().strip():
+        pass
+    status, _, answer = exchange(conn, body)
+    assert status == 200 and json.loads(answer)["maxAllowedRetrievals"] == 1
+
+
+def test_a_path_starting_with_two_slashes_is_not_read_as_a_host(conn):
+    status, _, body = exchange(conn, f"GET //api/v2/keys HTTP/1.1\r\n{HEADERS}\r\n")
+    assert status == 200
