@@ -48,21 +48,22 @@ class KeysMixin:
         the resource sets the key's rotation policy at creation.
         """
         resource = validate.envelope(body, KEY_TYPE)
+        spec, rotation = self._validated_spec(resource, policy_overrides)
         unwrapped = None
-        if any(resource.get(f) is not None for f in TOKEN_FIELDS):
+        if spec.secure:
             # The RSA-4096 unwrap takes milliseconds, and cryptography releases the GIL
             # while it runs: do it outside the service's lock so concurrent imports run
-            # in parallel. The same checks run first here and again under the lock below;
-            # the token is the one current when the request arrived.
+            # in parallel. The state checks run first here and again under the lock
+            # below; the token is the one current when the request arrived.
             with self._lock:
-                self._checked_spec(instance_id, resource, policy_overrides)
-                secure_fields(resource)
+                self._check_create_allowed(instance_id, spec)
+                fields = secure_fields(resource)
                 token = self._usable_token(instance_id)
-            unwrapped = self._unwrap_secure_import(token, resource)
+            unwrapped = self._unwrap_secure_import(token, fields)
         with self._lock:
             now = whole_seconds(self.clock.now())
-            spec, rotation = self._checked_spec(instance_id, resource, policy_overrides)
-            material = self._key_material(instance_id, spec, resource, unwrapped)
+            self._check_create_allowed(instance_id, spec)
+            material = self._key_material(spec, unwrapped)
             key = self._store_key(instance_id, spec, material, now)
             self._apply_policies(instance_id, key, resource, rotation, policy_overrides, now)
             return key.representation(now) if representation else key.minimal(now)
@@ -81,16 +82,20 @@ class KeysMixin:
         if dual:
             set_dual_auth_policy(key, True, now)
 
-    def _checked_spec(self, instance_id: str, resource: dict, policy_overrides: bool):
-        """The validated key spec and rotation override, after the access policy check."""
+    def _validated_spec(self, resource: dict, policy_overrides: bool):
+        """The key spec and rotation override of a create request: its fields checked,
+        no state looked at (safe outside the lock)."""
         spec = self._key_spec(resource, whole_seconds(self.clock.now()))
         rotation = self._rotation_override(resource, spec) if policy_overrides else None
         if policy_overrides and resource.get("dualAuthDelete") is not None:
             dual_auth_settings(resource["dualAuthDelete"])   # checked before anything changes
+        return spec, rotation
+
+    def _check_create_allowed(self, instance_id: str, spec: KeySpec) -> None:
+        """The instance's state allows this key: access policy, key ring, free aliases."""
         self._check_create_access(instance_id, spec)
         self._check_scope(instance_id)
         self._check_aliases_free(instance_id, spec.aliases)
-        return spec, rotation
 
     @staticmethod
     def _rotation_override(resource: dict, spec: KeySpec) -> dict | None:
@@ -119,8 +124,9 @@ class KeysMixin:
             payload=None if secure else validate.base64_field(resource, "payload"),
             secure=secure)
 
-    def _key_material(self, instance_id: str, spec: KeySpec, resource: dict, unwrapped=None):
-        """(material handle or None, standard payload or None, bits, imported)."""
+    def _key_material(self, spec: KeySpec, unwrapped: bytes | None):
+        """(material handle or None, standard payload or None, bits, imported);
+        `unwrapped` is the material of a secure import."""
         if spec.extractable:
             payload = spec.payload
             if payload is not None and len(payload) > STANDARD_MAX_BYTES:
@@ -129,8 +135,7 @@ class KeysMixin:
             payload = payload if imported else self.hsm.random_bytes(GENERATED_BYTES)
             return None, payload, len(payload) * 8, imported
         if spec.secure:
-            material = (unwrapped if unwrapped is not None
-                        else self._open_secure_import(instance_id, resource))
+            material = unwrapped
         elif spec.payload is not None:
             material = spec.payload
             check_root_material(material)

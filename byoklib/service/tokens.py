@@ -60,13 +60,13 @@ class TokensMixin:
         Imports are allowed until the token expires, even when its retrievals are used
         up (the mock's choice; see the package docstring).
         """
-        secure_fields(fields)   # refuse bad fields before looking at the token
-        return self._unwrap_secure_import(self._usable_token(instance_id), fields)
+        checked = secure_fields(fields)   # refuse bad fields before looking at the token
+        return self._unwrap_secure_import(self._usable_token(instance_id), checked)
 
-    def _unwrap_secure_import(self, token: TokenRecord, fields: dict) -> bytes:
-        """The same as `_open_secure_import` with a token already looked up, for callers
-        that run the unwrap without holding the lock."""
-        payload, encrypted_nonce, iv, algorithm = secure_fields(fields)
+    def _unwrap_secure_import(self, token: TokenRecord, checked: tuple) -> bytes:
+        """Key material from fields `secure_fields` checked, with a token already looked
+        up: callers may run this (the RSA unwrap) without holding the lock."""
+        payload, encrypted_nonce, iv, algorithm = checked
         return self.hsm.open_secure_import(token.transport_key, payload, encrypted_nonce, iv,
                                            token.nonce, algorithm)
 
