@@ -1,4 +1,6 @@
 """The benchmark's moving parts work (numbers are for `make bench`, never asserted here)."""
+import pytest
+
 from byoklib import bench
 from byoklib.client import KeyProtectClient
 from byoklib.hsm import fixed_key_pairs
@@ -26,3 +28,28 @@ def test_chart_and_csv_are_written(tmp_path):
                           bench.Figure("b", 1.2, ">= 1.6", False, "")])
     bench.chart(table, tmp_path / "bench.png")
     assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_diagnostic_servers_decrypt_the_payload_and_keep_busy():
+    import time
+
+    import requests
+
+    from byoklib.secure_import import ImportToken, prepare_secure_import
+
+    with running_server(key_pair_source=fixed_key_pairs(bench.TEST_KEYS)) as server:
+        client = KeyProtectClient(server.url, "bench", "bench-token")
+        client.create_import_token(expiration=600, max_allowed_retrievals=1)
+        token = client.get_import_token()   # sealed to TEST_KEYS[0], the first pair
+        client.close()
+    assert isinstance(token, ImportToken)
+    body = bench.import_body(prepare_secure_import(b"\x01" * 32, token))
+    with bench.bare_server("decrypt", str(bench.TEST_KEYS[0])) as url, requests.Session() as s:
+        assert bench.round_trip(s, url, body)().status_code == 201
+    with bench.bare_server("decrypt", str(bench.TEST_KEYS[1])) as url, requests.Session() as s:
+        with pytest.raises(requests.ConnectionError):   # another key: the decryption fails
+            bench.round_trip(s, url, body)()
+    with bench.bare_server("busy", "0.2") as url, requests.Session() as s:
+        start = time.perf_counter()
+        assert bench.round_trip(s, url, body)().status_code == 201
+        assert time.perf_counter() - start >= 0.2
