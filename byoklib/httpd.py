@@ -143,8 +143,8 @@ class WSGIHandler(BaseHTTPRequestHandler):
             return False
         command, path, version = words
         major, dot, minor = version[5:].partition(".")
-        if (not version.startswith("HTTP/") or not dot or not major.isdigit()
-                or not minor.isdigit() or len(major) > 10 or len(minor) > 10):
+        if (not version.startswith("HTTP/") or not dot or not major.isdecimal()
+                or not minor.isdecimal() or len(major) > 10 or len(minor) > 10):
             self.send_error(HTTPStatus.BAD_REQUEST, "Bad request version")
             return False
         if int(major) != 1:

@@ -78,6 +78,7 @@ def status_of(sock: socket.socket, request: bytes) -> int:
     (b"GET /api/v2/keys HTTX/1.1\r\n", 400),
     (b"GET /api/v2/keys HTTP/1\r\n", 400),
     (b"GET /api/v2/keys HTTP/1.x\r\n", 400),
+    (b"GET /api/v2/keys HTTP/1.\xb2\r\n", 400),     # a superscript two is a digit to isdigit()
     (b"GET /api/v2/keys HTTP/2.0\r\n", 505),
 ])
 def test_a_bad_request_line_is_refused(conn, request_line, expected):
