@@ -58,6 +58,10 @@ class RequestHeaders:
     def items(self) -> list[tuple[str, str]]:
         return list(self._fields)
 
+    def get_all(self, name: str) -> list[str]:
+        name = name.lower()
+        return [value for field, value in self._fields if field.lower() == name]
+
 
 class HeaderError(ValueError):
     def __init__(self, status: HTTPStatus, message: str):
@@ -173,6 +177,9 @@ class WSGIHandler(BaseHTTPRequestHandler):
         """The WSGI environ, and whether the whole body was read (else: close after)."""
         path, _, query = self.path.partition("?")
         length_text = self.headers.get("Content-Length")
+        if len(set(self.headers.get_all("Content-Length"))) > 1:   # RFC 9112 6.3: refuse
+            self.send_error(400, "conflicting Content-Length")
+            return None, False
         body, complete = b"", True
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             body, complete = self._read_chunked()

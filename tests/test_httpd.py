@@ -132,3 +132,11 @@ def test_expect_100_continue_gets_an_interim_answer(conn):
 def test_a_path_starting_with_two_slashes_is_not_read_as_a_host(conn):
     status, _, body = exchange(conn, f"GET //api/v2/keys HTTP/1.1\r\n{HEADERS}\r\n")
     assert status == 200
+
+
+def test_conflicting_content_lengths_are_refused(conn):
+    body = b'{"expiration": 300}'
+    request = (f"POST /api/v2/import_token HTTP/1.1\r\n{HEADERS}Content-Length: {len(body)}\r\n"
+               f"Content-Length: {len(body) + 1}\r\n\r\n").encode() + body
+    status, headers, _ = exchange(conn, request)
+    assert status == 400 and headers["connection"] == "close"
