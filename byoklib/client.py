@@ -22,12 +22,22 @@ Connecting to the real service (`KeyProtectClient.from_env()`), environment vari
     KP_API_KEY      an IBM Cloud API key exchanged at IAM (IBMCLOUD_API_KEY also works)
     KP_IAM_URL      IAM token endpoint (default https://iam.cloud.ibm.com/identity/token)
     KP_KEY_RING     optional key ring id, sent as x-kms-key-ring
+    KP_RETRIES      optional number of retries (see below; default 0)
+
+Retries are opt-in (`retries=N`), as in IBM's Python SDK (`enable_retries`): a 429 (rate
+limited, so not processed) is retried for any method; a 500, 502, 503 or 504 only for
+GET, HEAD, PUT and DELETE, because retrying a POST that the service may have carried out
+could create a second key. The wait is the answer's Retry-After when it has one, else
+0.5 s doubling with each attempt, never more than `max_retry_wait` seconds.
 """
 from __future__ import annotations
 
 import json
 import os
+import random
+import time
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
 import requests
@@ -50,6 +60,9 @@ JSON_TYPE = "application/json"
 ACTION_TYPES = {action: f"application/vnd.ibm.kms.key_action_{action}+json"
                 for action in ("wrap", "unwrap", "rewrap", "rotate")}
 _NO_BODY = object()
+RETRY_ANY_METHOD = frozenset({429})
+RETRY_IDEMPOTENT = frozenset({500, 502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 
 
 class KeyProtectClient:
@@ -61,9 +74,15 @@ class KeyProtectClient:
 
     def __init__(self, url: str, instance_id: str, token: str, *,
                  session: requests.Session | None = None, key_ring: str | None = None,
-                 timeout: float = 30, correlation_id: str | None = None):
+                 timeout: float = 30, correlation_id: str | None = None,
+                 retries: int = 0, max_retry_wait: float = 30):
         if not url or not instance_id:
             raise ValueError("a service URL and an instance id are required")
+        if not isinstance(retries, int) or retries < 0:
+            raise ValueError("retries must be a whole number, 0 or more")
+        self.retries = retries
+        self.max_retry_wait = max_retry_wait
+        self.sleep = time.sleep   # replaceable, so tests need not wait
         self.url = _base_url(url)
         self.instance_id = instance_id
         self.key_ring = key_ring
@@ -100,6 +119,8 @@ class KeyProtectClient:
             raise ValueError("set KP_INSTANCE_ID and one of KP_TOKEN, KP_API_KEY or "
                              "IBMCLOUD_API_KEY (and KP_URL unless it is us-south)")
         options.setdefault("key_ring", env.get("KP_KEY_RING") or None)
+        if env.get("KP_RETRIES"):
+            options.setdefault("retries", int(env["KP_RETRIES"]))
         if token:
             return cls(url, instance_id, token, **options)
         return cls.from_api_key(url, instance_id, api_key,
@@ -139,13 +160,25 @@ class KeyProtectClient:
             data = json.dumps(body).encode("utf-8")
             all_headers["Content-Type"] = content_type
         all_headers.update(headers or {})
-        response = self.session.request(
-            method, self.url + API_PREFIX + path.lstrip("/"), params=_query(params),
-            data=data, headers=all_headers, timeout=self.timeout)
-        self.last_response = response
+        for attempt in range(self.retries + 1):
+            response = self.session.request(
+                method, self.url + API_PREFIX + path.lstrip("/"), params=_query(params),
+                data=data, headers=all_headers, timeout=self.timeout)
+            self.last_response = response
+            if attempt == self.retries or not _retryable(method, response.status_code):
+                break
+            self.sleep(self._retry_wait(response, attempt))
         if not 200 <= response.status_code < 300:
             raise error_from_response(response)
         return response
+
+    def _retry_wait(self, response: requests.Response, attempt: int) -> float:
+        """Retry-After (seconds or an HTTP date) when given, else 0.5 s doubling with a
+        little jitter; never over `max_retry_wait`."""
+        wait = _retry_after(response.headers.get("Retry-After"))
+        if wait is None:
+            wait = 0.5 * 2 ** attempt * random.uniform(0.8, 1.2)
+        return max(0.0, min(wait, self.max_retry_wait))
 
     def _headers(self) -> dict:
         headers = {"Authorization": self._authorization, "bluemix-instance": self.instance_id,
@@ -344,6 +377,26 @@ def byok_import(client: KeyProtectClient, key_material: bytes, name: str, *,
     return client.create_key(name, extractable=False, description=description,
                              expiration_date=expiration_date, prefer=prefer,
                              **_as_kwargs(fields))
+
+
+def _retryable(method: str, status: int) -> bool:
+    return status in RETRY_ANY_METHOD or (status in RETRY_IDEMPOTENT
+                                          and method.upper() in IDEMPOTENT_METHODS)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdecimal():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return (when - datetime.now(timezone.utc)).total_seconds()
 
 
 def iam_token(api_key: str, url: str = IAM_URL, session: requests.Session | None = None,

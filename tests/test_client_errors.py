@@ -317,3 +317,77 @@ def test_client_does_not_import_the_mock():
             "'byoklib.service', 'byoklib.server', 'werkzeug'))); print(bad); sys.exit(bool(bad))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- retries (opt-in) ----------------------------------------------------------------------
+
+@pytest.fixture
+def retrying(scripted):
+    with KeyProtectClient(scripted.url, "inst-1", "abc.def", retries=2,
+                          max_retry_wait=5) as c:
+        c.waits = []
+        c.sleep = c.waits.append   # record the waits instead of sleeping
+        yield c
+
+
+KEY = {"metadata": {"collectionTotal": 1}, "resources": [{"id": "k1", "name": "n"}]}
+
+
+def test_no_retries_unless_asked(scripted, client):
+    scripted.reply(429, kp_error(429, "TOO_MANY_REQUESTS", "slow down"))
+    scripted.reply(200, KEY)
+    with pytest.raises(KeyProtectError) as info:
+        client.get_key("k1")
+    assert info.value.status == 429 and len(scripted.requests) == 1
+
+
+def test_a_429_is_retried_after_its_retry_after(scripted, retrying):
+    scripted.reply(429, kp_error(429, "TOO_MANY_REQUESTS", "slow down"), {"Retry-After": "3"})
+    scripted.reply(201, KEY)
+    assert retrying.create_key("n")["id"] == "k1"   # a POST too: a 429 was not carried out
+    assert retrying.waits == [3.0] and len(scripted.requests) == 2
+    assert scripted.requests[0]["body"] == scripted.requests[1]["body"]
+
+
+def test_retry_after_as_a_date_and_the_wait_cap(scripted, retrying):
+    scripted.reply(503, b"", {"Retry-After": "Fri, 31 Dec 2100 23:59:59 GMT"})
+    scripted.reply(503, b"", {"Retry-After": "soon"})          # unreadable: backoff
+    scripted.reply(200, KEY)
+    assert retrying.get_key("k1")["id"] == "k1"
+    assert retrying.waits[0] == 5                               # capped at max_retry_wait
+    assert 0.4 <= retrying.waits[1] <= 1.2                      # 0.5 s * 2 ** 1, jittered
+
+
+def test_a_5xx_is_not_retried_for_a_post(scripted, retrying):
+    scripted.reply(503, b"")
+    scripted.reply(201, KEY)
+    with pytest.raises(KeyProtectError) as info:
+        retrying.create_key("n")
+    assert info.value.status == 503 and len(scripted.requests) == 1 and retrying.waits == []
+
+
+def test_retries_run_out_with_the_last_error(scripted, retrying):
+    for _ in range(3):
+        scripted.reply(502, b"<html>bad gateway</html>", {"Content-Type": "text/html"})
+    with pytest.raises(KeyProtectError) as info:
+        retrying.list_keys()
+    assert info.value.status == 502 and len(scripted.requests) == 3
+    assert len(retrying.waits) == 2
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 409, 501])
+def test_other_failures_are_never_retried(scripted, retrying, status):
+    scripted.reply(status, kp_error(status, "SOME_ERR", "no"))
+    with pytest.raises(KeyProtectError):
+        retrying.get_key("k1")
+    assert len(scripted.requests) == 1
+
+
+def test_retries_from_the_environment_and_bad_values():
+    env = {"KP_URL": "http://127.0.0.1:9", "KP_INSTANCE_ID": "i", "KP_TOKEN": "t",
+           "KP_RETRIES": "3"}
+    with KeyProtectClient.from_env(env) as client:
+        assert client.retries == 3
+    for bad in (-1, 1.5, "2"):
+        with pytest.raises(ValueError):
+            KeyProtectClient("http://127.0.0.1:9", "i", "t", retries=bad)
