@@ -83,6 +83,7 @@ class KeyProtectClient:
         self.retries = retries
         self.max_retry_wait = max_retry_wait
         self.sleep = time.sleep   # replaceable, so tests need not wait
+        self._new_token = None    # set by from_api_key: fetches a fresh IAM token
         self.url = _base_url(url)
         self.instance_id = instance_id
         self.key_ring = key_ring
@@ -99,12 +100,15 @@ class KeyProtectClient:
     def from_api_key(cls, url: str, instance_id: str, api_key: str, *, iam_url: str = IAM_URL,
                      session: requests.Session | None = None, **options) -> "KeyProtectClient":
         """Exchange an IBM Cloud API key at IAM for a bearer token, then connect.
-        IAM tokens last about an hour; call again (or `set_token`) for a longer session."""
+        IAM tokens last about an hour: when the service answers 401, the client gets a
+        new token from IAM once and sends the request again (a 401 was not carried out).
+        The API key stays in that closure, out of the client's attributes and repr."""
         own = session is None
         session = session if session is not None else requests.Session()
         token = iam_token(api_key, iam_url, session=session)
         client = cls(url, instance_id, token, session=session, **options)
         client._owns_session = own
+        client._new_token = lambda: iam_token(api_key, iam_url, session=session)
         return client
 
     @classmethod
@@ -154,20 +158,28 @@ class KeyProtectClient:
         """Send one API request (`path` relative to /api/v2/) and return the response;
         raise `KeyProtectError` for any non-2xx status. Public so a notebook can send a
         request the methods below do not make (a tampered body, a raw field)."""
-        all_headers = self._headers()
-        data = None
-        if body is not _NO_BODY:
-            data = json.dumps(body).encode("utf-8")
-            all_headers["Content-Type"] = content_type
-        all_headers.update(headers or {})
-        for attempt in range(self.retries + 1):
+        data = None if body is _NO_BODY else json.dumps(body).encode("utf-8")
+
+        def send() -> requests.Response:
+            all_headers = self._headers()
+            if data is not None:
+                all_headers["Content-Type"] = content_type
+            all_headers.update(headers or {})
             response = self.session.request(
                 method, self.url + API_PREFIX + path.lstrip("/"), params=_query(params),
                 data=data, headers=all_headers, timeout=self.timeout)
             self.last_response = response
-            if attempt == self.retries or not _retryable(method, response.status_code):
+            return response
+
+        response = send()
+        if response.status_code == 401 and self._new_token is not None:
+            self.set_token(self._new_token())   # the IAM token may have expired
+            response = send()
+        for attempt in range(self.retries):
+            if not _retryable(method, response.status_code):
                 break
             self.sleep(self._retry_wait(response, attempt))
+            response = send()
         if not 200 <= response.status_code < 300:
             raise error_from_response(response)
         return response

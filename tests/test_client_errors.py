@@ -391,3 +391,32 @@ def test_retries_from_the_environment_and_bad_values():
     for bad in (-1, 1.5, "2"):
         with pytest.raises(ValueError):
             KeyProtectClient("http://127.0.0.1:9", "i", "t", retries=bad)
+
+
+def test_an_api_key_client_gets_a_new_iam_token_once_on_401(scripted):
+    scripted.reply(200, {"access_token": "first"})
+    scripted.reply(401, kp_error(401, "UNAUTHORIZED_ERR", "token expired"))
+    scripted.reply(200, {"access_token": "second"})
+    scripted.reply(200, KEY)
+    with KeyProtectClient.from_api_key(scripted.url, "i", SECRET,
+                                       iam_url=scripted.url + "/identity/token") as client:
+        assert client.get_key("k1")["id"] == "k1"
+        paths = [r["path"] for r in scripted.requests]
+        assert paths == ["/identity/token", "/api/v2/keys/k1", "/identity/token",
+                         "/api/v2/keys/k1"]
+        assert scripted.last["headers"]["authorization"] == "Bearer second"
+        # A second 401 right after a fresh token is the answer: no loop.
+        scripted.reply(401, kp_error(401, "UNAUTHORIZED_ERR", "no access"))
+        scripted.reply(200, {"access_token": "third"})
+        scripted.reply(401, kp_error(401, "UNAUTHORIZED_ERR", "no access"))
+        with pytest.raises(KeyProtectError) as info:
+            client.get_key("k1")
+        assert info.value.status == 401 and len(scripted.requests) == 7
+        assert SECRET not in repr(client) and SECRET not in str(vars(client))
+
+
+def test_a_bearer_token_client_does_not_retry_a_401(scripted, client):
+    scripted.reply(401, kp_error(401, "UNAUTHORIZED_ERR", "token expired"))
+    with pytest.raises(KeyProtectError):
+        client.get_key("k1")
+    assert len(scripted.requests) == 1
