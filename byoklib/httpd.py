@@ -13,7 +13,7 @@ Each request costs as little Python as it can (measured with `make bench`, where
 `email` package http.server uses (a third of the server's own time per request), and the
 Date header is formatted once a second.
 
-The WSGI application stays a Werkzeug app (`byoklib.server`); this module knows nothing
+The WSGI application is `byoklib.server` (routed with Werkzeug); this module knows nothing
 of Key Protect. It reads a request body only up to `max_body` bytes: a larger declared
 body is handed to the app unread (the app answers 413) and the connection is closed.
 """

@@ -1,6 +1,6 @@
-"""The HTTP face of the mock: a Werkzeug WSGI app mapping Key Protect's v2 REST API onto
-`byoklib.service.KeyProtectService`, plus `running_server()` (a background thread on an
-ephemeral port) and `serve()` (blocking, for `python -m byoklib serve`).
+"""The HTTP face of the mock: a WSGI app (routed with Werkzeug) mapping Key Protect's v2
+REST API onto `byoklib.service.KeyProtectService`, plus `running_server()` (a background
+thread on an ephemeral port) and `serve()` (blocking, for `python -m byoklib serve`).
 
 This module does no crypto of its own: it parses requests, checks access, calls the
 service, and writes JSON. The routing table and one handler per operation are in
@@ -46,13 +46,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from werkzeug.exceptions import HTTPException
-from werkzeug.wrappers import Request
 
 from byoklib.errors import KeyProtectError
 from byoklib.hsm import HSM, KeyPairPool
 from byoklib.httpd import KeepAliveWSGIServer
 from byoklib.routes import (API, COLLECTION, ERROR, JSON, KEY_ACTION,  # noqa: F401 (re-exported)
-                            MAX_BODY_BYTES, ROUTES, Call, Reply, error_reply, reply)
+                            MAX_BODY_BYTES, ROUTES, ApiRequest, Call, Reply, error_reply,
+                            reply)
 from byoklib.service import KeyProtectService
 
 log = logging.getLogger("byoklib.server")
@@ -70,7 +70,7 @@ class KeyProtectApp:
         self._count_lock = threading.Lock()
 
     def __call__(self, environ, start_response):
-        request = Request(environ)
+        request = ApiRequest(environ)
         try:
             response = self.handle(request)
         except KeyProtectError as error:
@@ -86,13 +86,13 @@ class KeyProtectApp:
             self.on_change()
         return response(environ, start_response)
 
-    def handle(self, request: Request) -> Reply:
+    def handle(self, request: ApiRequest) -> Reply:
         handler, args = route(request)
         token = bearer_token(request)
         instance = instance_id(request)
         self.check_grant(token, instance)
         # X-Kms-Key-Ring scopes the key lookups of this call (see byoklib.service.rings)
-        ring = request.headers.get("X-Kms-Key-Ring", "").strip() or None
+        ring = request.header("X-Kms-Key-Ring").strip() or None
         with self.service.key_ring_scope(ring):
             return handler(Call(self.service, request, instance, args))
 
@@ -116,7 +116,7 @@ def create_app(service: KeyProtectService, grants=None, on_change=None) -> KeyPr
 STATIC_PATHS = frozenset(path for path in API if "<" not in path)
 
 
-def route(request: Request):
+def route(request: ApiRequest):
     path, args = request.path, {}
     if path not in STATIC_PATHS:   # the common calls skip Werkzeug's matcher
         try:
@@ -131,8 +131,8 @@ def route(request: Request):
     return handlers[request.method], args
 
 
-def bearer_token(request: Request) -> str:
-    value = strip_bearer(request.headers.get("Authorization", ""))
+def bearer_token(request: ApiRequest) -> str:
+    value = strip_bearer(request.header("Authorization"))
     if not value:
         raise KeyProtectError.of("UNAUTHORIZED_ERR")
     return value
@@ -146,8 +146,8 @@ def strip_bearer(value: str) -> str:
     return parts[0].strip() if parts else ""
 
 
-def instance_id(request: Request) -> str:
-    value = request.headers.get("Bluemix-Instance", "").strip()
+def instance_id(request: ApiRequest) -> str:
+    value = request.header("Bluemix-Instance").strip()
     if not value:
         raise KeyProtectError.of("INVALID_HEADER_ERR",
                                  "The header 'bluemix-instance' must be: a service instance id",
