@@ -293,7 +293,7 @@ def decryption_step():
     return lambda: private.decrypt(ciphertext, pad)
 
 
-def throughput(count: int = 60, rounds: int = 3) -> tuple[float, float, float]:
+def throughput(count: int = 60, rounds: int = 5) -> tuple[float, float, float]:
     """Imports per second with 1 and 2 client threads (medians of alternating rounds), and
     their ratio; also checks that every import landed."""
     ones, twos = [], []
