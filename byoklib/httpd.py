@@ -52,9 +52,6 @@ class RequestHeaders:
     def __getitem__(self, name: str):
         return self._first.get(name.lower())
 
-    def __contains__(self, name: str) -> bool:
-        return name.lower() in self._first
-
     def items(self) -> list[tuple[str, str]]:
         return list(self._fields)
 
