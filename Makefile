@@ -20,9 +20,10 @@ $(STAMP): requirements.txt pyproject.toml
 lab: setup
 	cd notebooks && ../$(PY) -m jupyter lab --ip 127.0.0.1 --port $(PORT) $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-# Every test on up to 4 cores; --dist loadscope keeps each notebook's cells on one kernel.
+# Every test on up to 4 cores; --dist loadscope keeps each notebook's cells on one kernel, and
+# without reordering the units go out longest first (tests/conftest.py: run_order).
 test: setup
-	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadscope
+	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadscope --no-loadscope-reorder
 
 bench: setup
 	$(PY) -m byoklib bench

@@ -131,6 +131,29 @@ def make_api(server):
     return lambda **kw: Api(server.url, **kw)
 
 
+# --- the order units of work are handed out in -----------------------------------------------
+
+def run_order(nodeid: str) -> int:
+    """0 for the longest units of work, 2 for the many short ones.
+
+    `make test` runs `--dist loadscope --no-loadscope-reorder`: each test module, class and
+    notebook (nbval's cells) is one unit, handed out in collection order to whichever worker
+    is free. Started last, one long unit would leave the other worker idle at the end;
+    started first, the short modules fill in around it. The browser test (all notebooks in
+    one JupyterLab) and the timing notebook are the longest, then the other notebook runs.
+    """
+    if nodeid.startswith("tests/test_browser.py") or "07_timing" in nodeid:
+        return 0
+    if nodeid.startswith(("notebooks/", "tests/test_notebooks.py::Test_")):
+        return 1
+    return 2
+
+
+def pytest_collection_modifyitems(config, items):
+    # A stable sort: nbval's cells of one notebook keep their order.
+    items.sort(key=lambda item: run_order(item.nodeid))
+
+
 # --- the browser test's screenshots, listed on the controller (also under pytest-xdist) ------
 
 _SCREENSHOTS = data_path().parent / "build" / "lab-screenshots"

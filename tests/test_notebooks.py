@@ -34,12 +34,27 @@ def test_there_are_notebooks():
     assert NOTEBOOKS, "notebooks/ holds no numbered notebooks"
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_with_parameters(notebook, tmp_path, monkeypatch):
+def check_runs_with_parameters(notebook: Path, folder: Path, monkeypatch) -> None:
     for name in MOCK_PARAMETERS:
         monkeypatch.delenv(name, raising=False)
-    nb = execute(notebook, tmp_path, {**MOCK_PARAMETERS, **EXTRA_PARAMETERS.get(notebook.stem, {})})
+    nb = execute(notebook, folder, {**MOCK_PARAMETERS, **EXTRA_PARAMETERS.get(notebook.stem, {})})
     assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells), \
         "the first code cell must be tagged `parameters` so papermill can inject settings"
     # Checks.assert_all() prints this only when every row of the verified table is true.
     assert "CHECKS PASSED" in text_of(nb)
+
+
+def notebook_test_class(notebook: Path) -> type:
+    # A class per notebook, not one parametrized function: under `--dist loadscope` a
+    # class is its own unit of work, so the nine runs spread over the workers instead of
+    # queueing on one (conftest.py hands out the slow units first).
+    class NotebookRun:
+        def test_runs_with_parameters(self, tmp_path, monkeypatch):
+            check_runs_with_parameters(notebook, tmp_path, monkeypatch)
+
+    NotebookRun.__name__ = NotebookRun.__qualname__ = f"Test_{notebook.stem}"
+    return NotebookRun
+
+
+for _notebook in NOTEBOOKS:
+    globals()[f"Test_{_notebook.stem}"] = notebook_test_class(_notebook)
