@@ -67,11 +67,11 @@ def wait_until_full(pool: KeyPairPool, timeout: float = 60) -> None:
         time.sleep(0.02)
 
 
-def token_creation(repeat: int = 5, pool_size: int = 2) -> float:
+def token_creation(repeat: int = 5) -> float:
     """Median seconds of POST + GET /import_token with a warm pool: each timed creation
     starts once the refill thread has made up for the previous one, as it would between
     the minutes-apart token requests of real use."""
-    with KeyPairPool(size=pool_size) as pool, running_server(key_pair_source=pool) as server:
+    with KeyPairPool() as pool, running_server(key_pair_source=pool) as server:
         client = KeyProtectClient(server.url, "bench", "bench-token")
 
         def create_and_get():

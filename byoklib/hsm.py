@@ -9,9 +9,9 @@ Everything secret lives here and nowhere else in the service wing:
   the service asks the HSM to seal/open data-encryption keys (AES-GCM) with them.
 
 Key-pair sources are plain callables `() -> RSAPrivateKey`: the default generates
-RSA-4096 on demand; `KeyPairPool` pre-generates a few in a background thread (the
-RSA key generation of `cryptography` releases the GIL, so the pool really runs beside
-the server); `fixed_key_pairs` cycles through given keys for tests and notebooks.
+RSA-4096 on demand; `KeyPairPool` keeps a bounded few ready (one by default), made in
+a background thread (the RSA key generation of `cryptography` releases the GIL, so the
+pool really runs beside the server); `fixed_key_pairs` cycles through given keys for tests and notebooks.
 
 Mock's choices (UNCONFIRMED behaviours of the real service):
 - A `payload` that does not RSA-OAEP-decrypt with the token's private key is
@@ -83,10 +83,13 @@ class KeyPairPool:
     `take()` returns a pair from the pool, or generates one inline when the pool is
     empty, so it never waits for the refill thread. Each generated pair goes into the
     pool once and leaves it once, so no pair is handed out twice (unless the `source`
-    itself repeats, as `fixed_key_pairs` does). The queue's bound keeps it from growing.
+    itself repeats, as `fixed_key_pairs` does). The refill thread generates a pair only
+    when there is room for it, so the pool never holds, nor makes, more than `size` pairs
+    ahead of what was taken. The default keeps one pair ready: tokens are made minutes
+    apart, and every pair made ahead and never used is an RSA-4096 generation wasted.
     """
 
-    def __init__(self, size: int = 2, bits: int = TOKEN_KEY_BITS, source=None):
+    def __init__(self, size: int = 1, bits: int = TOKEN_KEY_BITS, source=None):
         if size < 1:
             raise ValueError("size must be at least 1")
         self.size = size
@@ -94,6 +97,7 @@ class KeyPairPool:
         self._source = source or generate_key_pairs(bits)
         self._ready: queue.Queue = queue.Queue(maxsize=size)
         self._stop = threading.Event()
+        self._taken = threading.Event()   # wakes the refill thread when there is room
         self._thread: threading.Thread | None = None
 
     def start(self) -> "KeyPairPool":
@@ -105,19 +109,20 @@ class KeyPairPool:
 
     def _refill(self) -> None:
         while not self._stop.is_set():
-            key = self._source()
-            while not self._stop.is_set():
-                try:
-                    self._ready.put(key, timeout=0.1)  # wakes up to notice close()
-                    break
-                except queue.Full:
-                    continue
+            if self._ready.full():
+                self._taken.wait(0.1)   # the timeout only bounds a missed wake-up
+                self._taken.clear()
+                continue
+            # This thread is the pool's only producer, so the room it saw is still there.
+            self._ready.put_nowait(self._source())
 
     def take(self) -> rsa.RSAPrivateKey:
         try:
-            return self._ready.get_nowait()
+            key = self._ready.get_nowait()
         except queue.Empty:
             return self._source()
+        self._taken.set()
+        return key
 
     __call__ = take
 
@@ -126,6 +131,7 @@ class KeyPairPool:
 
     def close(self, timeout: float = 30) -> None:
         self._stop.set()
+        self._taken.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None

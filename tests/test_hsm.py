@@ -51,11 +51,31 @@ def test_pool_is_bounded_and_never_repeats_a_pair():
             threading.Event().wait(0.01)
         assert pool.available() == 2
         threading.Event().wait(0.1)
-        assert len(made) <= len(taken) + 2 + 1   # at most one more in the making
+        # Every pair made was taken or waits in the pool: none is made without room.
+        assert len(made) == len(taken) + 2
     moduli = [k.private_numbers().public_numbers.n for k in taken]
     assert len(set(moduli)) == len(moduli)
     assert all(k.key_size == 1024 for k in taken)
     assert pool._thread is None   # closed and joined
+
+
+def test_pool_makes_no_pair_it_has_no_room_for():
+    made = []
+    with KeyPairPool(size=1, bits=1024,
+                     source=lambda: made.append(1) or primitives.generate_rsa_private_key(1024)
+                     ) as pool:
+        for _ in range(200):
+            if pool.available() == 1:
+                break
+            threading.Event().wait(0.01)
+        threading.Event().wait(0.2)    # time enough to start another, were it going to
+        assert (pool.available(), len(made)) == (1, 1)
+        pool.take()
+        for _ in range(200):           # taking one makes room: the thread refills it
+            if pool.available() == 1:
+                break
+            threading.Event().wait(0.01)
+        assert (pool.available(), len(made)) == (1, 2)
 
 
 def test_pool_take_generates_inline_when_empty():
