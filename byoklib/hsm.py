@@ -25,10 +25,10 @@ Mock's choices (UNCONFIRMED behaviours of the real service):
 """
 from __future__ import annotations
 
+import collections
 import hmac
 import itertools
 import os
-import queue
 import threading
 import uuid
 from pathlib import Path
@@ -80,11 +80,13 @@ def _load_key(key) -> rsa.RSAPrivateKey:
 class KeyPairPool:
     """A bounded pool of pre-generated key pairs, refilled by a daemon thread.
 
-    `take()` returns a pair from the pool, or generates one inline when the pool is
-    empty, so it never waits for the refill thread. Each generated pair goes into the
-    pool once and leaves it once, so no pair is handed out twice (unless the `source`
-    itself repeats, as `fixed_key_pairs` does). The refill thread generates a pair only
-    when there is room for it, so the pool never holds, nor makes, more than `size` pairs
+    `take()` returns a pair from the pool. When the pool is empty but the refill thread is
+    making a pair that nobody waits for yet, it waits for that one: never longer than
+    making another, and nothing is made twice. Otherwise it makes one inline (so takers
+    that come together generate in parallel, on as many cores as there are). Each pair
+    goes into the pool once and leaves it once, so none is handed out twice (unless the
+    `source` itself repeats, as `fixed_key_pairs` does). The refill thread makes a pair
+    only when there is room, so the pool never holds, nor makes, more than `size` pairs
     ahead of what was taken. The default keeps one pair ready: tokens are made minutes
     apart, and every pair made ahead and never used is an RSA-4096 generation wasted.
     """
@@ -95,9 +97,11 @@ class KeyPairPool:
         self.size = size
         self.bits = bits
         self._source = source or generate_key_pairs(bits)
-        self._ready: queue.Queue = queue.Queue(maxsize=size)
-        self._stop = threading.Event()
-        self._taken = threading.Event()   # wakes the refill thread when there is room
+        self._ready: collections.deque = collections.deque()
+        self._making = False       # the refill thread is making a pair
+        self._awaited = False      # a taker waits for that pair
+        self._stop = False
+        self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
 
     def start(self) -> "KeyPairPool":
@@ -108,30 +112,44 @@ class KeyPairPool:
         return self
 
     def _refill(self) -> None:
-        while not self._stop.is_set():
-            if self._ready.full():
-                self._taken.wait(0.1)   # the timeout only bounds a missed wake-up
-                self._taken.clear()
-                continue
-            # This thread is the pool's only producer, so the room it saw is still there.
-            self._ready.put_nowait(self._source())
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._stop or len(self._ready) < self.size)
+                if self._stop:
+                    return
+                self._making = True
+            key = None
+            try:
+                key = self._source()        # 0.1-1.5 s for RSA-4096: outside the lock
+            finally:                        # (if it raises, a waiting taker makes its own)
+                with self._changed:
+                    if key is not None:
+                        self._ready.append(key)
+                    self._making = False
+                    self._changed.notify_all()
 
     def take(self) -> rsa.RSAPrivateKey:
-        try:
-            key = self._ready.get_nowait()
-        except queue.Empty:
-            return self._source()
-        self._taken.set()
-        return key
+        with self._changed:
+            if not self._ready and self._making and not self._awaited:
+                self._awaited = True
+                self._changed.wait_for(lambda: self._ready or not self._making)
+                self._awaited = False
+            if self._ready:
+                key = self._ready.popleft()
+                self._changed.notify_all()  # room: the refill thread makes the next one
+                return key
+        return self._source()
 
     __call__ = take
 
     def available(self) -> int:
-        return self._ready.qsize()
+        with self._changed:
+            return len(self._ready)
 
     def close(self, timeout: float = 30) -> None:
-        self._stop.set()
-        self._taken.set()
+        with self._changed:
+            self._stop = True
+            self._changed.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None

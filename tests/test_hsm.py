@@ -78,6 +78,36 @@ def test_pool_makes_no_pair_it_has_no_room_for():
         assert (pool.available(), len(made)) == (1, 2)
 
 
+def test_take_waits_for_the_pair_in_the_making_rather_than_make_another():
+    release, made = threading.Event(), []
+
+    def slow_source():
+        made.append(1)
+        if len(made) == 1:
+            release.wait(10)            # the refill thread's first pair takes a while
+        return primitives.generate_rsa_private_key(1024)
+
+    with KeyPairPool(size=1, bits=1024, source=slow_source) as pool:
+        for _ in range(200):
+            if made:
+                break
+            threading.Event().wait(0.01)
+        first = []
+        waiter = threading.Thread(target=lambda: first.append(pool.take()))
+        waiter.start()
+        for _ in range(500):
+            if pool._awaited:
+                break
+            threading.Event().wait(0.01)
+        assert pool._awaited                    # the waiter waits for that pair ...
+        assert (first, len(made)) == ([], 1)   # ... and does not make its own
+        second = pool.take()                    # nobody else may wait for the same pair:
+        assert len(made) == 2                   # this one is made inline, at once
+        release.set()
+        waiter.join(10)
+        assert len(first) == 1 and first[0] is not second
+
+
 def test_pool_take_generates_inline_when_empty():
     pool = KeyPairPool(size=1, bits=1024)   # never started: always empty
     assert isinstance(pool.take(), rsa.RSAPrivateKey)
