@@ -15,6 +15,15 @@ def hsm(token_key_pairs):
     return HSM(fixed_key_pairs(token_key_pairs))
 
 
+def eventually(condition, seconds: float = 5) -> bool:
+    """Poll `condition()` until it holds (True) or `seconds` pass (False)."""
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return True
+        threading.Event().wait(0.01)
+    return bool(condition())
+
+
 def sealed_import(hsm, handle, material, nonce):
     payload = primitives.wrap_key_material(material, hsm.public_key_pem(handle))
     encrypted_nonce, iv = primitives.encrypt_nonce(material, nonce)
@@ -45,11 +54,7 @@ def test_pool_is_bounded_and_never_repeats_a_pair():
 
     with KeyPairPool(size=2, bits=1024, source=counting_source) as pool:
         taken = [pool.take() for _ in range(5)] + [pool() for _ in range(2)]
-        for _ in range(200):   # let the refill thread fill up, then check the bound
-            if pool.available() == 2:
-                break
-            threading.Event().wait(0.01)
-        assert pool.available() == 2
+        assert eventually(lambda: pool.available() == 2)   # refilled up to the bound
         threading.Event().wait(0.1)
         # Every pair made was taken or waits in the pool: none is made without room.
         assert len(made) == len(taken) + 2
@@ -64,17 +69,11 @@ def test_pool_makes_no_pair_it_has_no_room_for():
     with KeyPairPool(size=1, bits=1024,
                      source=lambda: made.append(1) or primitives.generate_rsa_private_key(1024)
                      ) as pool:
-        for _ in range(200):
-            if pool.available() == 1:
-                break
-            threading.Event().wait(0.01)
+        assert eventually(lambda: pool.available() == 1)
         threading.Event().wait(0.2)    # time enough to start another, were it going to
         assert (pool.available(), len(made)) == (1, 1)
-        pool.take()
-        for _ in range(200):           # taking one makes room: the thread refills it
-            if pool.available() == 1:
-                break
-            threading.Event().wait(0.01)
+        pool.take()                    # taking one makes room: the thread refills it
+        assert eventually(lambda: pool.available() == 1)
         assert (pool.available(), len(made)) == (1, 2)
 
 
@@ -88,18 +87,11 @@ def test_take_waits_for_the_pair_in_the_making_rather_than_make_another():
         return primitives.generate_rsa_private_key(1024)
 
     with KeyPairPool(size=1, bits=1024, source=slow_source) as pool:
-        for _ in range(200):
-            if made:
-                break
-            threading.Event().wait(0.01)
+        assert eventually(lambda: made)         # the refill thread is making its first
         first = []
         waiter = threading.Thread(target=lambda: first.append(pool.take()))
         waiter.start()
-        for _ in range(500):
-            if pool._awaited:
-                break
-            threading.Event().wait(0.01)
-        assert pool._awaited                    # the waiter waits for that pair ...
+        assert eventually(lambda: pool._awaited)   # the waiter waits for that pair ...
         assert (first, len(made)) == ([], 1)   # ... and does not make its own
         second = pool.take()                    # nobody else may wait for the same pair:
         assert len(made) == 2                   # this one is made inline, at once
