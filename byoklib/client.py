@@ -69,7 +69,8 @@ class KeyProtectClient:
     """One Key Protect instance over a keep-alive `requests.Session`.
 
     `token` is a bearer token, with or without the "Bearer " prefix. It is kept out of
-    `repr`, out of `session.headers` and out of every error message.
+    `repr`, out of `session.headers` and out of every error message, and no ~/.netrc
+    entry for the host replaces it (requests would otherwise send that one instead).
     """
 
     def __init__(self, url: str, instance_id: str, token: str, *,
@@ -167,7 +168,7 @@ class KeyProtectClient:
             all_headers.update(headers or {})
             response = self.session.request(
                 method, self.url + API_PREFIX + path.lstrip("/"), params=_query(params),
-                data=data, headers=all_headers, timeout=self.timeout)
+                data=data, headers=all_headers, auth=self._authorize, timeout=self.timeout)
             self.last_response = response
             return response
 
@@ -192,9 +193,15 @@ class KeyProtectClient:
             wait = 0.5 * 2 ** attempt * random.uniform(0.8, 1.2)
         return max(0.0, min(wait, self.max_retry_wait))
 
+    def _authorize(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        # Given as requests' `auth`, not as a plain header: without an auth of its own,
+        # requests takes one from ~/.netrc (or $NETRC) for the host and sends that user's
+        # Basic credentials in place of the bearer token.
+        request.headers["Authorization"] = self._authorization
+        return request
+
     def _headers(self) -> dict:
-        headers = {"Authorization": self._authorization, "bluemix-instance": self.instance_id,
-                   "Accept": JSON_TYPE}
+        headers = {"bluemix-instance": self.instance_id, "Accept": JSON_TYPE}
         if self.key_ring:
             headers["x-kms-key-ring"] = self.key_ring
         if self.correlation_id:
@@ -420,7 +427,7 @@ def iam_token(api_key: str, url: str = IAM_URL, session: requests.Session | None
         raise ValueError("an API key is required")
     response = (session or requests).post(
         url, data={"grant_type": APIKEY_GRANT, "apikey": api_key},
-        headers={"Accept": JSON_TYPE}, timeout=timeout)
+        headers={"Accept": JSON_TYPE}, auth=_no_credentials, timeout=timeout)
     if not 200 <= response.status_code < 300:
         raise _scrubbed(error_from_response(response), api_key)
     body = read_json(response)
@@ -429,6 +436,12 @@ def iam_token(api_key: str, url: str = IAM_URL, session: requests.Session | None
         raise KeyProtectError(response.status_code, UNEXPECTED_RESPONSE,
                               "IAM answered without an access_token")
     return token
+
+
+def _no_credentials(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """An explicit `auth` that adds nothing: the API key in the form is the credential, and
+    without an auth of its own requests would add Basic credentials from ~/.netrc."""
+    return request
 
 
 def _scrubbed(error: KeyProtectError, secret: str) -> KeyProtectError:

@@ -253,6 +253,22 @@ def test_error_from_response_works_on_any_requests_response():
     assert (err.status, err.code) == (418, "HTTP_418")
 
 
+def test_netrc_credentials_never_replace_the_bearer_token(scripted, client, tmp_path,
+                                                         monkeypatch):
+    # requests adds Basic credentials from ~/.netrc (or $NETRC) for the host to any request
+    # that brings no auth of its own, over an Authorization header set by hand.
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1\nlogin alice\npassword netrc-secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    scripted.reply(200, {"resources": [{"id": "k1"}]})
+    client.get_key("k1")
+    assert scripted.last["headers"]["authorization"] == "Bearer abc.def"
+    scripted.reply(200, {"access_token": "eyJ.token"})
+    iam_token(SECRET, url=scripted.url + "/identity/token")
+    assert "authorization" not in scripted.last["headers"]
+
+
 # --- IAM --------------------------------------------------------------------------------------
 
 def test_iam_token_posts_the_apikey_grant(scripted):
