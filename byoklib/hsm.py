@@ -11,7 +11,8 @@ Everything secret lives here and nowhere else in the service wing:
 Key-pair sources are plain callables `() -> RSAPrivateKey`: the default generates
 RSA-4096 on demand; `KeyPairPool` keeps a bounded few ready (one by default), made in
 a background thread (the RSA key generation of `cryptography` releases the GIL, so the
-pool really runs beside the server); `fixed_key_pairs` cycles through given keys for tests and notebooks.
+pool really runs beside the server); `fixed_key_pairs` cycles through given keys for
+tests and notebooks.
 
 Mock's choices (UNCONFIRMED behaviours of the real service):
 - A `payload` that does not RSA-OAEP-decrypt with the token's private key is
@@ -81,14 +82,15 @@ class KeyPairPool:
     """A bounded pool of pre-generated key pairs, refilled by a daemon thread.
 
     `take()` returns a pair from the pool. When the pool is empty but the refill thread is
-    making a pair that nobody waits for yet, it waits for that one: never longer than
-    making another, and nothing is made twice. Otherwise it makes one inline (so takers
-    that come together generate in parallel, on as many cores as there are). Each pair
-    goes into the pool once and leaves it once, so none is handed out twice (unless the
-    `source` itself repeats, as `fixed_key_pairs` does). The refill thread makes a pair
-    only when there is room, so the pool never holds, nor makes, more than `size` pairs
-    ahead of what was taken. The default keeps one pair ready: tokens are made minutes
-    apart, and every pair made ahead and never used is an RSA-4096 generation wasted.
+    making a pair that nobody waits for yet, it waits for that one: no longer, on average,
+    than making another (the search for primes has no memory), and nothing is made twice.
+    Otherwise it makes one inline (so takers that come together generate in parallel, on
+    as many cores as there are). Each pair goes into the pool once and leaves it once, so
+    none is handed out twice (unless the `source` itself repeats, as `fixed_key_pairs`
+    does). The refill thread makes a pair only when there is room, so the pool never
+    holds, nor makes, more than `size` pairs ahead of what was taken. The default keeps
+    one pair ready: tokens are made minutes apart, and every pair made ahead and never
+    used is an RSA-4096 generation wasted.
     """
 
     def __init__(self, size: int = 1, bits: int = TOKEN_KEY_BITS, source=None):
