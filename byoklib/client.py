@@ -24,6 +24,10 @@ Connecting to the real service (`KeyProtectClient.from_env()`), environment vari
     KP_KEY_RING     optional key ring id, sent as x-kms-key-ring
     KP_RETRIES      optional number of retries (see below; default 0)
 
+Proxies and a CA bundle come from the usual variables (HTTPS_PROXY, NO_PROXY,
+REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE), read once per host by the client's own session rather
+than on every request; ~/.netrc is never read. Pass `session=` to use a session of your own.
+
 Retries are opt-in (`retries=N`), as in IBM's Python SDK (`enable_retries`): a 429 (rate
 limited, so not processed) is retried for any method; a 500, 502, 503 or 504 only for
 GET, HEAD, PUT and DELETE, because retrying a POST that the service may have carried out
@@ -38,7 +42,7 @@ import random
 import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -92,7 +96,7 @@ class KeyProtectClient:
         self.correlation_id = correlation_id
         self.set_token(token)
         self._owns_session = session is None
-        self.session = session if session is not None else requests.Session()
+        self.session = session if session is not None else new_session()
         self.last_response: requests.Response | None = None
 
     # --- construction from credentials ---------------------------------------------------
@@ -105,7 +109,7 @@ class KeyProtectClient:
         new token from IAM once and sends the request again (a 401 was not carried out).
         The API key stays in that closure, out of the client's attributes and repr."""
         own = session is None
-        session = session if session is not None else requests.Session()
+        session = session if session is not None else new_session()
         token = iam_token(api_key, iam_url, session=session)
         client = cls(url, instance_id, token, session=session, **options)
         client._owns_session = own
@@ -416,6 +420,36 @@ def _retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return (when - datetime.now(timezone.utc)).total_seconds()
+
+
+class _SettledSession(requests.Session):
+    """A `requests.Session` that reads its proxies and CA bundle from the environment once
+    per origin (scheme and host), as httpx does once per client, instead of on every
+    request: requests scans all of `os.environ` twice a request for them (about 0.3 ms of
+    a 1.5 ms round trip on a loopback here). It never reads ~/.netrc."""
+
+    def __init__(self):
+        super().__init__()
+        self.trust_env = False
+        self._settled: dict[tuple[str, str], dict] = {}
+
+    def request(self, method, url, **kwargs):
+        origin = tuple(urlsplit(url)[:2])
+        settled = self._settled.get(origin)
+        if settled is None:   # what requests' merge_environment_settings reads, read once
+            settled = self._settled[origin] = {
+                "proxies": requests.utils.get_environ_proxies(url),
+                "verify": os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")}
+        if kwargs.get("proxies") is None:
+            kwargs["proxies"] = dict(settled["proxies"])
+        if kwargs.get("verify") in (None, True) and settled["verify"]:
+            kwargs["verify"] = settled["verify"]
+        return super().request(method, url, **kwargs)
+
+
+def new_session() -> requests.Session:
+    """The keep-alive session a client makes for itself (see `_SettledSession`)."""
+    return _SettledSession()
 
 
 def iam_token(api_key: str, url: str = IAM_URL, session: requests.Session | None = None,

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import threading
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -267,6 +268,60 @@ def test_netrc_credentials_never_replace_the_bearer_token(scripted, client, tmp_
     scripted.reply(200, {"access_token": "eyJ.token"})
     iam_token(SECRET, url=scripted.url + "/identity/token")
     assert "authorization" not in scripted.last["headers"]
+
+
+def test_proxies_from_the_environment_are_used_and_read_once_per_origin(scripted, monkeypatch):
+    # The scripted server plays an HTTP proxy: requests sends it the absolute URL.
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", scripted.url)
+    scans = []
+    real = urllib.request.getproxies_environment
+    monkeypatch.setattr(urllib.request, "getproxies_environment",
+                        lambda: scans.append(1) or real())
+    with KeyProtectClient("http://kp.invalid", "inst-1", "abc.def") as client:
+        scripted.reply(200, {"resources": [{"id": "k1"}]})
+        client.get_key("k1")
+        first = len(scans)
+        for _ in range(3):
+            scripted.reply(200, {"resources": [{"id": "k1"}]})
+            client.get_key("k1")
+        assert scripted.last["path"] == "http://kp.invalid/api/v2/keys/k1"
+        assert scripted.last["headers"]["authorization"] == "Bearer abc.def"
+    # requests alone scans all of os.environ on every request
+    assert first >= 1 and len(scans) == first
+
+
+class Recording(requests.adapters.BaseAdapter):
+    """Answers 200 without a network; keeps the settings each request was sent with."""
+
+    def __init__(self):
+        super().__init__()
+        self.sent = []
+
+    def send(self, request, **settings):
+        self.sent.append(settings)
+        response = requests.Response()
+        response.status_code, response.request, response._content = 200, request, b"{}"
+        return response
+
+    def close(self):
+        pass
+
+
+def test_a_ca_bundle_from_the_environment_is_used_and_verify_false_is_kept(monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/company-ca.pem")
+    with KeyProtectClient("https://kp.invalid", "inst-1", "tok") as client:
+        client.session.mount("https://", recording := Recording())
+        client.request("GET", "keys")
+    assert recording.sent[-1]["verify"] == "/etc/company-ca.pem"
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    with KeyProtectClient("https://kp.invalid", "inst-1", "tok") as client:
+        client.session.mount("https://", recording := Recording())
+        client.session.verify = False          # e.g. a local mock behind a self-signed cert
+        client.request("GET", "keys")
+    assert recording.sent[-1]["verify"] is False
 
 
 # --- IAM --------------------------------------------------------------------------------------
