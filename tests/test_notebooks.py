@@ -5,7 +5,6 @@ from pathlib import Path
 
 import nbformat
 import papermill
-import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 MOCK_PARAMETERS = {"KP_URL": "", "KP_INSTANCE_ID": "", "KP_API_KEY": "", "KP_TOKEN": ""}

@@ -301,7 +301,7 @@ def test_key_text_that_is_not_pem_is_refused_without_echoing_it():
 
 
 def test_openssl_errors_mask_temporary_paths():
-    from byoklib.openssl import OpenSSL, OpenSSLError, OpenSSLUnavailable, TMP_MASK
+    from byoklib.openssl import OpenSSL, OpenSSLError, OpenSSLUnavailable
     try:
         ossl = OpenSSL()
     except OpenSSLUnavailable as exc:
