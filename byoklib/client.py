@@ -200,7 +200,8 @@ class KeyProtectClient:
     def _authorize(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         # Given as requests' `auth`, not as a plain header: without an auth of its own,
         # requests takes one from ~/.netrc (or $NETRC) for the host and sends that user's
-        # Basic credentials in place of the bearer token.
+        # Basic credentials in place of the bearer token. The client's own session never
+        # reads ~/.netrc, but a session passed in (`session=`) may.
         request.headers["Authorization"] = self._authorization
         return request
 
