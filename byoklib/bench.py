@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from byoklib import data_path, primitives
 from byoklib.client import KeyProtectClient, new_session
-from byoklib.hsm import KeyPairPool
+from byoklib.hsm import KeyPairPool, fixed_key_pairs
 from byoklib.secure_import import prepare_secure_import
 from byoklib.server import running_server
 from byoklib.timing import measure
@@ -67,11 +67,16 @@ def wait_until_full(pool: KeyPairPool, timeout: float = 60) -> None:
         time.sleep(0.02)
 
 
-def token_creation(repeat: int = 5) -> float:
+def token_creation(repeat: int = 5, key_pairs=None) -> float:
     """Median seconds of POST + GET /import_token with a warm pool: each timed creation
     starts once the refill thread has made up for the previous one, as it would between
-    the minutes-apart token requests of real use."""
-    with KeyPairPool() as pool, running_server(key_pair_source=pool) as server:
+    the minutes-apart token requests of real use.
+
+    `key_pairs`: RSA-4096 private keys already made, which the pool's refill thread then
+    hands out in turn (a throwaway server's tokens may share them) instead of generating
+    repeat + 2 new ones; the timing notebook passes those its key-generation step made."""
+    source = fixed_key_pairs(key_pairs) if key_pairs else None
+    with KeyPairPool(source=source) as pool, running_server(key_pair_source=pool) as server:
         client = KeyProtectClient(server.url, "bench", "bench-token")
 
         def create_and_get():

@@ -53,3 +53,11 @@ def test_the_diagnostic_servers_decrypt_the_payload_and_keep_busy():
         start = time.perf_counter()
         assert bench.round_trip(s, url, body)().status_code == 201
         assert time.perf_counter() - start >= 0.2
+
+
+def test_token_creation_from_pairs_already_made_generates_none(monkeypatch):
+    def no_generation(bits=4096):
+        raise AssertionError("an RSA key pair was generated")
+
+    monkeypatch.setattr(bench.primitives, "generate_rsa_private_key", no_generation)
+    assert bench.token_creation(repeat=2, key_pairs=bench.TEST_KEYS[:2]) > 0
