@@ -291,12 +291,13 @@ def one_import(repeat: int = 5, rounds: int = IMPORT_ROUNDS) -> tuple[float, dic
             for name, ratios in round_ratios.items():
                 ratios.append(this_round[name] / floor)
         client.close()
-    medians = {name: statistics.median(values) for name, values in samples.items()}
-    medians["decryption"] = decryption
-    medians["decrypting server / floor"] = statistics.median(round_ratios["decrypting server"])
+    # the steps' medians, the decryption alone and the diagnostics' ratios
+    parts = {name: statistics.median(values) for name, values in samples.items()}
+    parts["decryption"] = decryption
+    parts["decrypting server / floor"] = statistics.median(round_ratios["decrypting server"])
     quartiles = statistics.quantiles(round_ratios["import"], n=4)
-    medians["middle half of the rounds' ratios"] = (quartiles[0], quartiles[2])
-    return statistics.median(round_ratios["import"]), medians
+    parts["middle half of the rounds' ratios"] = (quartiles[0], quartiles[2])
+    return statistics.median(round_ratios["import"]), parts
 
 
 def decryption_step():
