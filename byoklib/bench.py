@@ -266,7 +266,7 @@ def one_import(repeat: int = 5, rounds: int = IMPORT_ROUNDS) -> tuple[float, dic
         client.create_import_token(expiration=3600, max_allowed_retrievals=500)
         token = client.get_import_token()   # the mock's first token key is TEST_KEYS[0]
 
-        def secure_import():   # sealing included, as the figure asks
+        def secure_import():   # sealing included: the floor has the client's crypto too
             byok_import(client, os.urandom(32), "bench-key", token=token)
 
         body = import_body(prepare_secure_import(os.urandom(32), token))
