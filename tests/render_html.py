@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nbformat
 from nbconvert import HTMLExporter
+from traitlets.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -32,7 +33,9 @@ def title_of(nb: nbformat.NotebookNode, fallback: str) -> str:
 def render(out: Path, notebooks: list[Path] | None = None) -> list[Path]:
     notebooks = notebooks or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     out.mkdir(parents=True, exist_ok=True)
-    exporter = HTMLExporter()
+    # A progress bar is stored as every state it passed through, each after a carriage
+    # return; JupyterLab shows only the last one, and so should the page.
+    exporter = HTMLExporter(config=Config({"CoalesceStreamsPreprocessor": {"enabled": True}}))
     rows, pages = [], []
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
