@@ -24,10 +24,12 @@ class ReasonCode:
     status: int
     message: str
     confirmed: bool = True
+    reasons_in_body: bool = True
 
 
-def _r(code: str, status: int, message: str, confirmed: bool = True) -> ReasonCode:
-    return ReasonCode(code, status, message, confirmed)
+def _r(code: str, status: int, message: str, confirmed: bool = True,
+       reasons_in_body: bool = True) -> ReasonCode:
+    return ReasonCode(code, status, message, confirmed, reasons_in_body)
 
 
 CATALOGUE: dict[str, ReasonCode] = {r.code: r for r in [
@@ -38,8 +40,8 @@ CATALOGUE: dict[str, ReasonCode] = {r.code: r for r in [
     _r("IMPORT_TOKEN_RETRIEVALS_EXCEEDED_ERR", 409,
        "The import token has reached its maxAllowedRetrievals", confirmed=False),
     _r("INCORRECT_NONCE_ERR", 400,
-       "The nonce does not match existing record: Please ensure the correct nonce was given "
-       "in the request"),
+       "The encrypted nonce given does not match existing record: Please ensure the correct "
+       "nonce was given in the request"),
     _r("INCORRECT_NONCE_IV_ERR", 400,
        "The provided encrypted nonce was not encrypted with the key material given OR the "
        "provided IV does not match the encrypted nonce"),
@@ -51,10 +53,11 @@ CATALOGUE: dict[str, ReasonCode] = {r.code: r for r in [
        "valid formatting with no invalid characters"),
     _r("NO_BODY_ERR", 400, "Missing body in request"),
     _r("COLLECTION_TOTAL_MISMATCH_ERR", 400,
-       "The collection total does not match the number of resources"),
-    _r("NUM_COLLECTION_RESOURCE_ERR", 400, "Only a single resource is supported per request"),
+       "Collection total does not match number of resources"),
+    _r("NUM_COLLECTION_RESOURCE_ERR", 400, "Only a single instance policy can be created per "
+       "query parameter: Please pass single resource object"),
     _r("BODY_QUERY_PARAM_MISMATCH_ERR", 400,
-       "The body does not match the query parameter"),
+       "Data in body does not match data required by query parameter"),
     _r("INVALID_FIELD_ERR", 400, "The field is invalid"),
     _r("INVALID_QUERY_PARAM_ERR", 400, "The query parameter is invalid"),
     _r("INVALID_HEADER_ERR", 400, "The header is invalid", confirmed=False),
@@ -69,42 +72,48 @@ CATALOGUE: dict[str, ReasonCode] = {r.code: r for r in [
     # --- key rings (the reference is silent: the mock's codes) ----------------------
     _r("KEY_RING_NOT_FOUND_ERR", 404, "The key ring does not exist", confirmed=False),
     _r("KEY_RING_EXISTS_ERR", 409, "A key ring with this id already exists", confirmed=False),
+    _r("KEY_RING_QUOTA_ERR", 400, "An instance can have at most 50 key rings",
+       confirmed=False),
     _r("KEY_RING_NOT_EMPTY_ERR", 409, "The key ring holds keys: move or delete them first",
        confirmed=False),
     _r("KEY_RING_RESERVED_ERR", 400, "The key ring 'default' cannot be deleted",
        confirmed=False),
     _r("INVALID_PATH_PARAM_ERR", 400, "The path parameter is invalid", confirmed=False),
     # --- dual authorisation (reference section 7) ------------------------------------
-    _r("AUTHORIZATIONS_NOT_MET", 409, "The dual authorization policy requires a first "
-       "authorization (setKeyForDeletion) before the key can be deleted"),
-    _r("NOT_DUAL_AUTH_ERR", 409, "The key has no dual authorization policy"),
+    _r("AUTHORIZATIONS_NOT_MET", 409, "Number of authorizations required to delete is not "
+       "met"),
+    _r("NOT_DUAL_AUTH_ERR", 409, "The key is not dual auth enabled and cannot be set for "
+       "deletion"),
     # --- aliases (the reference is silent: the mock's codes) ------------------------
     _r("KEY_ALIAS_QUOTA_ERR", 400, "A key can have at most 5 aliases", confirmed=False),
     _r("KEY_ALIAS_NOT_UNIQUE_ERR", 409, "The alias is already in use in this instance",
        confirmed=False),
     _r("KEY_ALIAS_NOT_FOUND_ERR", 404, "The key has no such alias", confirmed=False),
-    _r("KEY_DELETED_ERR", 410, "The key has already been deleted: Please delete references "
-       "to this key"),
+    _r("KEY_DELETED_ERR", 410, "Key has already been deleted: Please delete references to "
+       "this key"),
     _r("KEY_ROOT_REQ_ERR", 400, "Requested action can only be completed with a root key"),
     _r("KEY_PAYLOAD_REQ_ERR", 400, "This root key was created with user-supplied key "
        "material: Key material is required to perform a 'rotate' action"),
     _r("KEY_ACTION_INVALID_STATE_ERR", 409, "Key is not in a valid state"),
     _r("KEY_ROTATION_NOT_PERMITTED", 409, "This root key has been rotated within the last "
        "hour: Only one 'rotate' action per hour is permitted"),
-    _r("KEY_CREATE_IMPORT_ACCESS_ERR", 409, "This action is not permitted by the "
-       "keyCreateImportAccess policy of this instance"),
-    _r("KEY_EXPIRED_ERR", 400, "The key has expired"),
-    _r("KEY_RESTORE_EXPIRED", 400, "The key cannot be restored more than 30 days after it "
-       "was deleted"),
+    _r("KEY_CREATE_IMPORT_ACCESS_ERR", 409, "KeyCreateImportAccess instance policy does not "
+       "allow this action"),
+    _r("KEY_EXPIRED_ERR", 400, "The action could not be performed on the key because the key "
+       "is expired"),
+    _r("KEY_RESTORE_EXPIRED", 400, "Key restoration has expired"),
     _r("REQ_TOO_EARLY_ERR", 409, "The key was updated recently: Please wait and try again"),
     _r("UNPROCESSABLE_CIPHERTEXT_ERR", 422, "The provided ciphertext is invalid or corrupted"),
     _r("ROTATION_POLICY_NOT_ALLOWED_ERR", 400, "A rotation policy cannot be set on a key "
        "with imported key material: Imported keys must be rotated manually",
        confirmed=False),
     # --- access ------------------------------------------------------------------
-    _r("UNAUTHORIZED_ERR", 401, "The user does not have access to the requested resource"),
-    _r("FORBIDDEN_ERR", 403, "The token does not grant access to this instance",
-       confirmed=False),
+    # DOC:errors #34: the body of a 401 is only its errorMsg, "Unauthorized: <this>"
+    _r("UNAUTHORIZED_ERR", 401, "The user does not have access to the specified resource",
+       reasons_in_body=False),
+    _r("BEARER_SUB_EXTRACTION_ERR", 400, "Extracting the subject from the bearer token "
+       "failed: Make sure the bearer token passed is the correct one (and correct format) "
+       "and is allowed to perform requested actions"),
 ]}
 
 
@@ -137,9 +146,13 @@ class KeyProtectError(Exception):
                   "moreInfo": MORE_INFO}
         if self.target:
             reason["target"] = {"type": self.target[0], "name": self.target[1]}
+        known = CATALOGUE.get(self.code)
+        resource = {"errorMsg": self.error_msg, "reasons": [reason]}
+        if known is not None and not known.reasons_in_body:
+            resource = {"errorMsg": f"{HTTPStatus(self.status).phrase}: {self.message}"}
         return {
             "metadata": {"collectionType": ERROR_COLLECTION_TYPE, "collectionTotal": 1},
-            "resources": [{"errorMsg": self.error_msg, "reasons": [reason]}],
+            "resources": [resource],
         }
 
     def __repr__(self) -> str:

@@ -4,7 +4,9 @@
   Key Protect (or any server that speaks its API) when a URL, an instance id and an API key
   or a bearer token are given, as papermill parameters or the environment variables
   KP_URL, KP_INSTANCE_ID, KP_API_KEY, KP_TOKEN.
-- `Checks`: the "what you verified" table each notebook ends with.
+- `Checks`: the "what you verified" table each notebook ends with; `checks.check(...)`
+  records a fact and says it.
+- `refused(call)`: run a call that must fail and say how the service refused it.
 - `draw_flow()`: the import-token flow as a picture.
 - `environment_report()`: Python, byoklib, cryptography and OpenSSL versions.
 
@@ -17,6 +19,8 @@ import contextlib
 import os
 import platform
 from dataclasses import dataclass, field
+
+from .errors import KeyProtectError
 
 ENV_URL, ENV_INSTANCE, ENV_API_KEY, ENV_TOKEN = "KP_URL", "KP_INSTANCE_ID", "KP_API_KEY", "KP_TOKEN"
 
@@ -108,6 +112,11 @@ class Checks:
         self.rows.append((what, passed, how))
         return passed
 
+    def check(self, what: str, passed, how: str = "") -> None:
+        """Record a proven fact, and say it here: ✔ or ✘, then what. Returns nothing, so a
+        check that ends a cell shows no bare `True`."""
+        print("✔" if self.add(what, passed, how) else "✘", what)
+
     def table(self):
         import pandas as pd
 
@@ -124,6 +133,17 @@ class Checks:
         if failed:
             raise AssertionError(f"checks failed: {failed}")
         return f"ALL {len(self.rows)} CHECKS PASSED"
+
+
+def refused(call):
+    """Run a call that should fail; return its KeyProtectError, or None when it succeeded."""
+    try:
+        call()
+    except KeyProtectError as e:
+        print(f"refused: {type(e).__name__} status={e.status} code={e.code}")
+        return e
+    print("accepted (not refused!)")
+    return None
 
 
 # --- environment ---------------------------------------------------------------------------

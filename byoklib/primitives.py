@@ -13,6 +13,8 @@ import base64
 import binascii
 import hashlib
 import os
+import re
+from datetime import datetime, timedelta, timezone
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -171,3 +173,33 @@ def token_payload_from_public_key(key) -> str:
 def public_key_from_token_payload(payload: str) -> rsa.RSAPublicKey:
     """Inverse of `token_payload_from_public_key`: base64 → PEM → key."""
     return load_public_key(b64decode(payload))
+
+
+# --- dates on the wire: RFC 3339 ----------------------------------------------------------
+
+# RFC 3339's date-time only, which is narrower than what `datetime.fromisoformat` takes (week
+# dates, no separators, a space, `+0000`): those would pass here and fail at Key Protect.
+_RFC3339 = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})"
+                      r"(\.[0-9]+)?(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))")
+
+
+def parse_rfc3339(value, name: str = "date") -> datetime:
+    """An aware datetime from an RFC 3339 date-time such as `2030-01-31T12:00:00Z` or
+    `2030-01-31T14:00:00.5+02:00`; raises `ValueError` naming `name` for anything else."""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be an RFC 3339 string, not {type(value).__name__}")
+    match = _RFC3339.fullmatch(value)
+    if match is None and _RFC3339.fullmatch(value + "Z"):
+        raise ValueError(f"{name} has no time zone (RFC 3339 needs Z or an offset): {value!r}")
+    if match is None:
+        raise ValueError(f"{name} is not an RFC 3339 date-time like 2030-01-31T12:00:00Z: "
+                         f"{value!r}")
+    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+    try:
+        offset = timedelta(hours=int(off_h), minutes=int(off_m)) if not zulu else timedelta(0)
+        zone = timezone(-offset if sign == "-" else offset)
+        micro = int((fraction[1:] + "00000")[:6]) if fraction else 0
+        return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
+                        micro, zone)
+    except ValueError:   # month 13, 25 o'clock, an offset of a day or more
+        raise ValueError(f"{name} is not a valid date: {value!r}") from None

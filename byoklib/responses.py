@@ -26,6 +26,7 @@ def error_from_response(response: requests.Response) -> KeyProtectError:
     Key Protect bodies give `resources[0].errorMsg` and `reasons[0]` (code, message,
     target); keys are matched case-insensitively, as IBM's Go client does. Without reasons
     the code comes from the "(CODE)" that ends errorMsg, then IAM's `errorCode`, then
+    UNAUTHORIZED_ERR for a 401 with only an errorMsg (DOC:errors #34), then
     `HTTP_<status>`. A body that is not JSON is described, never quoted.
     """
     status = response.status_code
@@ -35,12 +36,18 @@ def error_from_response(response: requests.Response) -> KeyProtectError:
     error_msg = _text(_field(resource, "errorMsg"))
     reason = _first(_field(resource, "reasons"))
     code = (_text(_field(reason, "code")) or _code_in(error_msg)
-            or _text(_field(body, "errorCode")) or f"HTTP_{status}")
+            or _text(_field(body, "errorCode")) or _bare_401(status, error_msg)
+            or f"HTTP_{status}")
     message = (_text(_field(reason, "message")) or error_msg
                or _text(_field(body, "errorMessage")) or _text(_field(body, "message"))
                or _describe(response))
     return KeyProtectError(status, code, message, _target(_field(reason, "target")),
                            error_msg or message)
+
+
+def _bare_401(status: int, error_msg: str | None) -> str | None:
+    """Key Protect answers 401 with `errorMsg` alone (DOC:errors #34): UNAUTHORIZED_ERR."""
+    return "UNAUTHORIZED_ERR" if status == 401 and error_msg else None
 
 
 def _first(items) -> dict:

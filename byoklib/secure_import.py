@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import primitives
-from .primitives import RSAES_OAEP_SHA_256
+from .primitives import RSAES_OAEP_SHA_256, parse_rfc3339
 
 PEM_HEADER = b"-----BEGIN PUBLIC KEY-----"
 NONCE_BYTES = 12
@@ -122,19 +122,6 @@ def prepare_secure_import(key_material: bytes, token: ImportToken | dict, *,
         "iv": primitives.b64encode(iv),
         "encryptionAlgorithm": RSAES_OAEP_SHA_256,
     }
-
-
-def parse_rfc3339(value, name: str = "date") -> datetime:
-    """An aware datetime from an RFC 3339 string (`Z` or an offset is required)."""
-    if not isinstance(value, str):
-        raise ValueError(f"{name} must be an RFC 3339 string, not {type(value).__name__}")
-    try:
-        parsed = datetime.fromisoformat(value.replace("z", "Z"))
-    except ValueError:
-        raise ValueError(f"{name} is not an RFC 3339 date: {value!r}") from None
-    if parsed.tzinfo is None:
-        raise ValueError(f"{name} has no time zone (RFC 3339 needs Z or an offset): {value!r}")
-    return parsed
 
 
 def _check_key_material(key_material) -> bytes:

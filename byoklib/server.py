@@ -8,11 +8,13 @@ service, and writes JSON. The routing table and one handler per operation are in
 (`application/vnd.ibm.kms.error+json`); an unexpected exception becomes a 500 body
 without details, and the tests prove no bad input gets that far.
 
-Access: a non-empty `Authorization` header is always required (401 UNAUTHORIZED_ERR),
-as is a non-empty `bluemix-instance` header (400 INVALID_HEADER_ERR). In open mode
-(no grants) any bearer token may use any instance, created on first use. With grants
-(`{token: instance or set of instances}`) only granted tokens pass (401), each only for
-its own instances (403 FORBIDDEN_ERR).
+Access: `Authorization: Bearer <token>` is always required (nothing -> 401
+UNAUTHORIZED_ERR, another scheme -> 400 BEARER_SUB_EXTRACTION_ERR), as is a non-empty
+`bluemix-instance` header (400 INVALID_HEADER_ERR). In open mode (no grants) any bearer
+token may use any instance, created on first use. With grants (`{token: instance or set of
+instances}`) only granted tokens pass, each only for its own instances; both refusals are
+401 UNAUTHORIZED_ERR, whose body has an `errorMsg` and no `reasons` (DOC:errors #34: the
+answer to a user without access to the resource).
 
 Mock's choices (UNCONFIRMED behaviours of the real service):
 - Response content types. IBM's Python client (ibm-cloud-sdk-core) parses a body into a
@@ -101,8 +103,8 @@ class KeyProtectApp:
             return
         if token not in self.grants:
             raise KeyProtectError.of("UNAUTHORIZED_ERR")
-        if instance not in self.grants[token]:
-            raise KeyProtectError.of("FORBIDDEN_ERR")
+        if instance not in self.grants[token]:   # no access to this instance: the same 401
+            raise KeyProtectError.of("UNAUTHORIZED_ERR")
 
     def __repr__(self) -> str:
         mode = "open" if self.grants is None else f"strict({len(self.grants)} tokens)"
@@ -132,18 +134,20 @@ def route(request: ApiRequest):
 
 
 def bearer_token(request: ApiRequest) -> str:
-    value = strip_bearer(request.header("Authorization"))
+    """The token of `Authorization: Bearer <token>`. No token at all -> 401
+    UNAUTHORIZED_ERR; a value without the `Bearer` scheme -> 400 BEARER_SUB_EXTRACTION_ERR,
+    the code IBM gives a token it cannot read ("the authorization header needs to be set
+    using this format: -H "authorization: Bearer $ACCESS_TOKEN"", DOC:errors)."""
+    value = request.header("Authorization").strip()
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() == "bearer":
+        value = token.strip()
+    elif value:
+        raise KeyProtectError.of("BEARER_SUB_EXTRACTION_ERR",
+                                 target=("header", "authorization"))
     if not value:
         raise KeyProtectError.of("UNAUTHORIZED_ERR")
     return value
-
-
-def strip_bearer(value: str) -> str:
-    """The token of `Bearer <token>` (the prefix is optional; "Bearer" alone is empty)."""
-    parts = value.strip().split(None, 1)
-    if parts and parts[0].lower() == "bearer":
-        parts = parts[1:]
-    return parts[0].strip() if parts else ""
 
 
 def instance_id(request: ApiRequest) -> str:
@@ -160,7 +164,10 @@ def normalise_grants(grants) -> dict[str, frozenset] | None:
         return None
     normalised = {}
     for token, instances in grants.items():
-        normalised[strip_bearer(token)] = frozenset([instances] if isinstance(instances, str) else instances)
+        token = token.strip()
+        if token.lower().startswith("bearer "):
+            token = token[len("bearer "):].strip()
+        normalised[token] = frozenset([instances] if isinstance(instances, str) else instances)
     return normalised
 
 

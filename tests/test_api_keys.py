@@ -40,7 +40,9 @@ def test_minimal_is_the_default(api):
     response = api.create_key({"type": KEY_TYPE, "name": "short", "extractable": False},
                               prefer=None)
     key = response.json()["resources"][0]
-    assert set(key) == {"type", "id", "name", "state", "crn", "extractable", "imported"}
+    assert set(key) == {"type", "id", "name", "state", "crn", "extractable", "imported",
+                        "deleted"}
+    assert key["deleted"] is False
     explicit = api.create_key({"name": "short2", "extractable": False},
                               prefer="return=minimal").json()["resources"][0]
     assert set(explicit) == set(key)
@@ -89,6 +91,11 @@ def test_extractable_defaults_to_true(api):
     ({"name": "ok", "expirationDate": "2027-01-01T00:00:00"}, "INVALID_FIELD_ERR",
      "expirationDate"),
     ({"name": "ok", "expirationDate": "tomorrow"}, "INVALID_FIELD_ERR", "expirationDate"),
+    # ISO 8601 but not RFC 3339: basic format, week date (DOC:errors shows only RFC 3339)
+    ({"name": "ok", "expirationDate": "20300101T000000Z"}, "INVALID_FIELD_ERR",
+     "expirationDate"),
+    ({"name": "ok", "expirationDate": "2030-W01-1T00:00:00Z"}, "INVALID_FIELD_ERR",
+     "expirationDate"),
     ({"name": "ok", "extractable": False, "payload": "AAAA"}, "INVALID_FIELD_ERR", "payload"),
     ({"name": "ok", "extractable": False, "payload": "not base64!"}, "INVALID_FIELD_ERR",
      "payload"),
@@ -113,6 +120,10 @@ def test_create_refusals_name_the_field_and_create_nothing(api, resource, code, 
     ({"metadata": {"collectionType": KEY_TYPE, "collectionTotal": 2},
       "resources": [{"name": "k1"}]}, "COLLECTION_TOTAL_MISMATCH_ERR"),
     ({"metadata": {"collectionType": KEY_TYPE, "collectionTotal": 2},
+      "resources": [{"name": "k1"}, {"name": "k2"}]}, "BAD_BODY_ERR"),
+    # DOC:errors #4 example 2: two keys under collectionTotal 1 is BAD_BODY_ERR ("Only
+    # creation of one key per request is supported"), not a total mismatch
+    ({"metadata": {"collectionType": KEY_TYPE, "collectionTotal": 1},
       "resources": [{"name": "k1"}, {"name": "k2"}]}, "BAD_BODY_ERR"),
     ({"metadata": {"collectionType": KEY_TYPE, "collectionTotal": 0}, "resources": []},
      "BAD_BODY_ERR"),

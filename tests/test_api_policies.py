@@ -19,6 +19,16 @@ def kcia_body(enabled=True, **attributes):
                     kind=POLICY)
 
 
+def metrics_body(enabled=True):
+    return envelope({"policy_type": "metrics", "policy_data": {"enabled": enabled}},
+                    kind=POLICY)
+
+
+def allowed_ip_body(networks):
+    return envelope({"policy_type": "allowedIP", "policy_data": {
+        "enabled": True, "attributes": {"allowed_ip": networks}}}, kind=POLICY)
+
+
 def set_kcia(api, **attributes):
     response = api.call("PUT", INSTANCE_POLICIES, json=kcia_body(**attributes),
                         params={"policy": "keyCreateImportAccess"})
@@ -35,7 +45,9 @@ def test_rotation_policy_put_and_get(api):
     assert response.status_code == 200
     policy = response.json()["resources"][0]
     assert policy["rotation"] == {"enabled": True, "interval_month": 6}
-    assert policy["crn"] == key["crn"]
+    assert policy["type"] == POLICY   # required by IBM's Python models
+    # the policy's own CRN (DOC:errors #14): the key's, ending policy:<policy id>
+    assert policy["crn"] == key["crn"].replace(f"key:{key['id']}", f"policy:{policy['id']}")
     assert api.get(path).json()["resources"] == [policy]
     assert api.key(key["id"])["rotation"] == {"enabled": True, "interval_month": 6}
 
@@ -65,6 +77,42 @@ def test_rotation_policy_body_refusals(api, body, code):
     assert api.get(path).json()["resources"] == []
 
 
+def test_both_key_policies_in_one_put(api):
+    """IBM's SDK has SetMultipleKeyPoliciesResource: rotation and dualAuthDelete at once."""
+    key = api.root_key()
+    path = f"/api/v2/keys/{key['id']}/policies"
+    body = envelope({"type": POLICY, "rotation": {"interval_month": 2, "enabled": True},
+                     "dualAuthDelete": {"enabled": True}}, kind=POLICY)
+    response = api.call("PUT", path, json=body)
+    assert response.status_code == 200, response.text
+    resources = response.json()["resources"]
+    assert [("rotation" in r, "dualAuthDelete" in r) for r in resources] == \
+        [(True, False), (False, True)]
+    assert api.get(path).json()["resources"] == resources
+    assert api.key(key["id"])["dualAuthDelete"]["enabled"] is True
+    assert reason(api.call("PUT", path, json=body, params={"policy": "rotation"})) == \
+        (400, "BODY_QUERY_PARAM_MISMATCH_ERR")
+
+
+def test_a_refused_pair_of_key_policies_sets_neither(api):
+    imported = api.root_key(payload=primitives.b64encode(bytes(32)))
+    path = f"/api/v2/keys/{imported['id']}/policies"
+    body = envelope({"type": POLICY, "rotation": {"interval_month": 2},
+                     "dualAuthDelete": {"enabled": True}}, kind=POLICY)
+    assert reason(api.call("PUT", path, json=body)) == (400, "ROTATION_POLICY_NOT_ALLOWED_ERR")
+    assert api.get(path).json()["resources"] == []
+    assert api.key(imported["id"])["dualAuthDelete"]["enabled"] is False
+
+
+def test_unknown_fields_in_a_key_policy_are_refused(api):
+    key = api.root_key()
+    path = f"/api/v2/keys/{key['id']}/policies"
+    body = envelope({"type": POLICY, "rotation": {"interval_month": 2},
+                     "extra_field": "junk data"}, kind=POLICY)
+    assert reason(api.call("PUT", path, json=body)) == (400, "BAD_BODY_ERR")
+    assert api.get(path).json()["resources"] == []
+
+
 def test_unknown_key_policy_name_is_400(api):
     key = api.root_key()
     response = api.get(f"/api/v2/keys/{key['id']}/policies", params={"policy": "dualAuth"})
@@ -82,6 +130,21 @@ def test_instance_policy_put_and_get(api):
     assert policy["policy_data"] == {"enabled": True, "attributes": {
         "create_root_key": True, "create_standard_key": True, "import_root_key": True,
         "import_standard_key": True, "enforce_token": True}}
+
+
+def test_several_distinct_instance_policies_in_one_put(api):
+    """DOC:errors #15: "You may specify multiple policies in the request as long as each
+    policy is unique", e.g. dualAuthDelete and allowedIP."""
+    body = {"metadata": {"collectionType": POLICY, "collectionTotal": 2},
+            "resources": metrics_body()["resources"]
+            + allowed_ip_body(["10.0.0.0/8", "2001:db8::/32"])["resources"]}
+    assert api.call("PUT", INSTANCE_POLICIES, json=body).status_code == 204
+    policies = {p["policy_type"]: p["policy_data"]
+                for p in api.get(INSTANCE_POLICIES).json()["resources"]}
+    assert policies == {"metrics": {"enabled": True}, "allowedIP": {
+        "enabled": True, "attributes": {"allowed_ip": ["10.0.0.0/8", "2001:db8::/32"]}}}
+    # stored, not enforced: this client on 127.0.0.1 is still served
+    assert api.key(api.root_key()["id"])["state"] == 1
 
 
 def test_enforce_token_refuses_plain_imports_and_rotations(api, clock):
@@ -122,9 +185,28 @@ def test_each_attribute_gates_its_kind_of_key(api, attribute, resource):
     (envelope({"policy_type": "dualAuthDelete", "policy_data": {"enabled": True}}, kind=POLICY),
      {"policy": "keyCreateImportAccess"}, "BODY_QUERY_PARAM_MISMATCH_ERR"),
     (kcia_body(), {"policy": "allowedNetwork"}, "BODY_QUERY_PARAM_MISMATCH_ERR"),
-    (kcia_body(), {"policy": "allowedIP"}, "INVALID_QUERY_PARAM_ERR"),
+    (kcia_body(), {"policy": "allowedIP"}, "BODY_QUERY_PARAM_MISMATCH_ERR"),
+    (kcia_body(), {"policy": "allowedIPs"}, "INVALID_QUERY_PARAM_ERR"),
     ({"metadata": {"collectionType": POLICY, "collectionTotal": 2},
-      "resources": [{}, {}]}, {}, "NUM_COLLECTION_RESOURCE_ERR"),
+      "resources": [{}, {}]}, {}, "BAD_BODY_ERR"),
+    # the same policy twice (DOC:errors #15), or two under one ?policy=
+    ({"metadata": {"collectionType": POLICY, "collectionTotal": 2},
+      "resources": kcia_body()["resources"] * 2}, {}, "NUM_COLLECTION_RESOURCE_ERR"),
+    ({"metadata": {"collectionType": POLICY, "collectionTotal": 2},
+      "resources": kcia_body()["resources"] + metrics_body()["resources"]},
+     {"policy": "keyCreateImportAccess"}, "NUM_COLLECTION_RESOURCE_ERR"),
+    # a good policy beside a bad one: neither is set
+    ({"metadata": {"collectionType": POLICY, "collectionTotal": 2},
+      "resources": kcia_body()["resources"] + allowed_ip_body(["10.0.0.1"])["resources"]},
+     {}, "INVALID_FIELD_ERR"),
+    # DOC:errors #4 example 1: an unknown field -> BAD_BODY_ERR
+    (envelope({"policy_type": "dualAuthDelete", "policy_data": {"enabled": True},
+               "extra_field": "junk data"}, kind=POLICY), {}, "BAD_BODY_ERR"),
+    (envelope({"policy_type": "metrics", "policy_data": {"enabled": True, "extra": 1}},
+              kind=POLICY), {}, "BAD_BODY_ERR"),
+    (allowed_ip_body([]), {}, "INVALID_FIELD_ERR"),
+    (allowed_ip_body(["not-a-subnet/8"]), {}, "INVALID_FIELD_ERR"),
+    (allowed_ip_body("10.0.0.0/8"), {}, "INVALID_FIELD_ERR"),
     (kcia_body() | {"resources": []}, {}, "COLLECTION_TOTAL_MISMATCH_ERR"),
 ])
 def test_instance_policy_refusals_change_nothing(api, body, params, code):

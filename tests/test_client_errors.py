@@ -197,8 +197,15 @@ def test_401_without_reasons(scripted, client):
                                                     "access to the specified resource"}]})
     with pytest.raises(KeyProtectError) as info:
         client.list_keys()
-    assert (info.value.status, info.value.code) == (401, "HTTP_401")
+    assert (info.value.status, info.value.code) == (401, "UNAUTHORIZED_ERR")
     assert info.value.message.startswith("Unauthorized: The user does not have access")
+
+
+def test_401_without_any_message_keeps_its_status_as_code(scripted, client):
+    scripted.reply(401, {"resources": [{}]})
+    with pytest.raises(KeyProtectError) as info:
+        client.list_keys()
+    assert (info.value.status, info.value.code) == (401, "HTTP_401")
 
 
 def test_code_is_taken_from_error_msg_when_reasons_are_missing(scripted, client):

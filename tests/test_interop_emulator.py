@@ -248,6 +248,9 @@ def test_key_and_instance_policies_with_ibm_client(kp):
         [["rotation"], ["dualAuthDelete"]]
     one = kp.get_policy(id=key["id"], bluemix_instance=INSTANCE, policy="dualAuthDelete")
     assert len(one.get_result().json()["resources"]) == 1
+    rotation = kp.get_policy(id=key["id"], bluemix_instance=INSTANCE, policy="rotation")
+    parsed = ibm.GetKeyPoliciesOneOfGetKeyPolicyRotation.from_dict(rotation.get_result().json())
+    assert parsed.resources[0].rotation.interval_month == 2   # IBM's model needs `type`
     got = kp.get_key(id=key["id"], bluemix_instance=INSTANCE).get_result().json()
     assert got["resources"][0]["dualAuthDelete"] == {"enabled": True, "keySetForDeletion": False}
     with pytest.raises(ApiException) as info:   # cannot be reverted
@@ -295,8 +298,8 @@ def test_instance_policy_refusals(api, policy_type, data):
 def test_key_policy_refusals(api):
     key = api.root_key()
     path = f"/api/v2/keys/{key['id']}/policies"
-    both = policy_body({"rotation": {"interval_month": 2}, "dualAuthDelete": {"enabled": True}})
-    assert reason(api.call("PUT", path, json=both)) == (400, "BAD_BODY_ERR")
+    typo = policy_body({"rotation": {"interval_month": 2}, "dualAuthDelet": {"enabled": True}})
+    assert reason(api.call("PUT", path, json=typo)) == (400, "BAD_BODY_ERR")
     dual = policy_body({"dualAuthDelete": {"enabled": True}})
     assert reason(api.call("PUT", path, json=dual, params={"policy": "rotation"})) == \
         (400, "BODY_QUERY_PARAM_MISMATCH_ERR")

@@ -79,6 +79,34 @@ def test_dates_with_offsets_and_fractions():
         parse_rfc3339("yesterday")
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("2030-01-31T12:00:00Z", datetime(2030, 1, 31, 12, tzinfo=timezone.utc)),
+    ("2030-01-31t12:00:00z", datetime(2030, 1, 31, 12, tzinfo=timezone.utc)),
+    ("2030-01-31T12:00:00.5Z", datetime(2030, 1, 31, 12, 0, 0, 500000, tzinfo=timezone.utc)),
+    ("2030-01-31T12:00:00.1234567-05:30",
+     datetime(2030, 1, 31, 12, 0, 0, 123456, tzinfo=timezone(-timedelta(hours=5, minutes=30)))),
+])
+def test_rfc3339_date_times_parse(text, expected):
+    parsed = parse_rfc3339(text)
+    assert parsed == expected and parsed.utcoffset() == expected.utcoffset()
+
+
+@pytest.mark.parametrize("text", [
+    "20300101T000000Z",             # ISO 8601 basic format
+    "2030-W01-1T00:00:00Z",         # ISO week date
+    "2030-01-01 00:00:00+00:00",    # a space for the T
+    "2030-01-01T00:00:00+0000",     # offset without its colon
+    "2030-01-01T00:00Z",            # no seconds
+    "2030-01-01",                   # a date alone
+    "２０３０-01-01T00:00:00Z",      # non-ASCII digits
+    "2030-13-01T00:00:00Z", "2030-02-30T00:00:00Z", "2030-01-01T24:00:00Z",
+    "2030-01-01T00:00:00+24:00",
+])
+def test_other_iso_8601_forms_are_not_rfc3339(text):
+    with pytest.raises(ValueError, match="expirationDate"):
+        parse_rfc3339(text, "expirationDate")
+
+
 def test_is_expired_at_the_boundary(token):
     assert not token.is_expired(token.expiration_date - timedelta(seconds=1))
     assert token.is_expired(token.expiration_date)
@@ -108,7 +136,7 @@ def der_payload(key):
     ("nonce", lambda k: base64.b64encode(bytes(11)).decode(), "12 bytes, got 11"),
     ("nonce", lambda k: base64.b64encode(bytes(13)).decode(), "12 bytes, got 13"),
     ("nonce", lambda k: "MTIzNDU2Nzg5MDEy=", "base64"),
-    ("expirationDate", lambda k: "2026-11-28 12:10", "time zone"),
+    ("expirationDate", lambda k: "2026-11-28 12:10", "not an RFC 3339 date-time"),
     ("remainingRetrievals", lambda k: "one", "whole number"),
 ])
 def test_from_response_refuses_malformed_tokens(private_key, field, make, match):

@@ -31,11 +31,13 @@ Mock's choices (behaviours the reference marks UNCONFIRMED; the mock picks one):
   400 INVALID_FIELD_ERR with target field `payload`.
 - POST /keys: `extractable` defaults to true (SPEC2019); `type` may be omitted; names
   2..90 characters, descriptions 2..240, no control characters; `expirationDate` must be
-  RFC 3339 with a zone and in the future; unknown fields are ignored; collectionTotal
-  not matching the resources -> COLLECTION_TOTAL_MISMATCH_ERR, more than one resource ->
-  BAD_BODY_ERR. Without a Prefer header the answer is the minimal form (type, id, name,
-  state, crn, extractable, imported, plus description/expirationDate when set), as the
-  tutorial shows; `Prefer: return=representation` gives every field.
+  RFC 3339 (not other ISO 8601 forms) with a zone and in the future; up to 30 tags of up
+  to 30 characters without `<>,:&|`; unknown fields are ignored; more than one resource ->
+  BAD_BODY_ERR, said before a collectionTotal that does not match the resources ->
+  COLLECTION_TOTAL_MISMATCH_ERR (DOC:errors #4). Without a Prefer header the answer is the
+  minimal form (type, id, name, state, crn, extractable, imported, deleted, plus
+  description/expirationDate when set), as the tutorial shows (`deleted` as in DOC:errors'
+  create answers); `Prefer: return=representation` gives every field.
 - Representation: algorithmType/algorithmMode "Deprecated" (current docs), keyRingID
   "default", createdBy/deletedBy a fixed "IBMid-mock-user", first version id differs from
   the key id, nonactiveStateReason 2 for a key deactivated by its expirationDate.

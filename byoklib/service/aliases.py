@@ -18,7 +18,7 @@ Mock's choices (codes the reference does not give):
   alias the key does not have -> 404 KEY_ALIAS_NOT_FOUND_ERR. Both need a live key (410
   KEY_DELETED_ERR for a deleted one).
 - The reserved words are compared case-insensitively (`Keys` is refused too).
-- POST answers `{metadata: {collectionType: application/vnd.ibm.kms.key_alias+json,
+- POST answers `{metadata: {collectionType: application/vnd.ibm.kms.alias+json,
   collectionTotal: 1}, resources: [{keyId, alias, creationDate, createdBy}]}`; DELETE
   answers 204 with no body.
 """
@@ -31,7 +31,7 @@ from byoklib.errors import KeyProtectError
 
 from .model import CREATED_BY, collection, rfc3339, whole_seconds
 
-ALIAS_TYPE = "application/vnd.ibm.kms.key_alias+json"
+ALIAS_TYPE = "application/vnd.ibm.kms.alias+json"
 MAX_ALIASES = 5
 ALIAS = re.compile(r"[A-Za-z0-9_-]{2,90}")
 RESERVED = frozenset({"allowed_ip", "key", "keys", "metadata", "policy", "policies",

@@ -19,6 +19,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from byoklib.errors import KeyProtectError
+from byoklib.primitives import parse_rfc3339
 
 DATE_PROPERTIES = {"creationDate": "creation_date", "deletionDate": "deletion_date",
                    "expirationDate": "expiration_date", "lastRotateDate": "last_rotate_date",
@@ -78,12 +79,9 @@ def _date_term(value: str):
         op = None
     text = value.strip(QUOTES)
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return op, parse_rfc3339(text)
     except ValueError:
-        raise _bad("dates must be RFC 3339") from None
-    if moment.tzinfo is None:
-        raise _bad("dates must carry a zone")
-    return op, moment
+        raise _bad("dates must be RFC 3339 date-times with a zone") from None
 
 
 def _bad(why: str) -> KeyProtectError:

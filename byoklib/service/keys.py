@@ -120,7 +120,7 @@ class KeysMixin:
             description=validate.text(resource, "description", 2, 240),
             expiration_date=validate.future_date(resource, "expirationDate", now),
             aliases=check_body_aliases(validate.string_list(resource, "aliases", 5, 90) or []),
-            tags=validate.string_list(resource, "tags", 30, 30) or [],
+            tags=validate.tags(resource),
             payload=None if secure else validate.base64_field(resource, "payload"),
             secure=secure)
 

@@ -122,8 +122,10 @@ class KeyRecord:
     # --- representations ---
 
     def minimal(self, now: datetime) -> dict:
-        body = {"type": KEY_TYPE, "id": self.id, "name": self.name, "state": self.state(now),
-                "crn": self.crn, "extractable": self.extractable, "imported": self.imported}
+        state = self.state(now)
+        body = {"type": KEY_TYPE, "id": self.id, "name": self.name, "state": state,
+                "crn": self.crn, "extractable": self.extractable, "imported": self.imported,
+                "deleted": state == DESTROYED}
         _put(body, "description", self.description)
         _put(body, "expirationDate", rfc3339(self.expiration_date))
         return body

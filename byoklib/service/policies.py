@@ -1,26 +1,36 @@
 """Policies: a key's rotation and dualAuthDelete policies, and the instance policies
-keyCreateImportAccess, dualAuthDelete, rotation, allowedNetwork and metrics.
+keyCreateImportAccess, dualAuthDelete, rotation, allowedNetwork, allowedIP and metrics.
+
+From IBM's documentation and Python SDK: a key's PUT may set both policies in one resource
+(SetMultipleKeyPoliciesResource); an instance PUT may set several distinct policies
+(DOC:errors #15), the same one twice -> 400 NUM_COLLECTION_RESOURCE_ERR; unknown fields
+-> 400 BAD_BODY_ERR (DOC:errors #4); a key policy has its own CRN, `...:policy:<id>`
+(DOC:errors #14), and a `type`.
 
 Mock's choices (the reference is silent on these):
-- PUT /keys/{id}/policies takes one resource holding `rotation` or `dualAuthDelete`
-  (`?policy=` may name it; a body for the other one -> 400 BODY_QUERY_PARAM_MISMATCH_ERR;
-  neither -> 400 INVALID_FIELD_ERR; both -> 400 BAD_BODY_ERR) and answers 200 with that policy. GET lists the
-  key's policies (rotation first), or the one `?policy=` names.
+- PUT /keys/{id}/policies takes one resource holding `rotation`, `dualAuthDelete` or both
+  (`?policy=` may name one; a body for another -> 400 BODY_QUERY_PARAM_MISMATCH_ERR;
+  neither -> 400 INVALID_FIELD_ERR) and answers 200 with the policies it set, one
+  resource each, rotation first. GET lists the key's policies (rotation first), or the
+  one `?policy=` names.
 - A key's dualAuthDelete cannot be reverted once enabled (IBM's KeyPolicyDualAuthDelete
   docstring): `enabled: false` on such a key -> 400 INVALID_FIELD_ERR. Keys show
   `dualAuthDelete: {enabled[, keySetForDeletion, authExpiration]}`.
-- Instance policies: one per PUT (NUM_COLLECTION_RESOURCE_ERR otherwise), 204. rotation
-  and allowedNetwork need `attributes` when enabled and refuse them when disabled (IBM's
-  model docstrings) -> 400 BAD_BODY_ERR; interval_month 1..12; allowed_network
-  `public-and-private` or `private-only`; dualAuthDelete and metrics take no attributes.
+- Instance policies: 204; with `?policy=`, one resource (NUM_COLLECTION_RESOURCE_ERR
+  otherwise). rotation, allowedNetwork and allowedIP need `attributes` when enabled and
+  refuse them when disabled (IBM's model docstrings) -> 400 BAD_BODY_ERR; interval_month 1..12; allowed_network
+  `public-and-private` or `private-only`; allowedIP's `allowed_ip` a non-empty list of
+  CIDR subnets (host bits allowed); dualAuthDelete and metrics take no attributes.
 - Enforced: an enabled instance dualAuthDelete policy gives every key created afterwards
   dualAuthDelete; an enabled instance rotation policy gives every generated root key
   created afterwards that rotation policy (imported and standard keys cannot have one).
   Stored and returned only: allowedNetwork (the mock has one endpoint, neither public nor
-  private) and metrics.
+  private), allowedIP (enforcing it could lock a learner out of the one endpoint there is,
+  with no way back) and metrics.
 """
 from __future__ import annotations
 
+import ipaddress
 import uuid
 
 from byoklib.errors import KeyProtectError
@@ -32,7 +42,8 @@ KCIA = "keyCreateImportAccess"
 KCIA_ATTRIBUTES = ("create_root_key", "create_standard_key", "import_root_key",
                    "import_standard_key", "enforce_token")
 KEY_POLICIES = ("rotation", "dualAuthDelete")
-INSTANCE_POLICIES = (KCIA, "dualAuthDelete", "rotation", "allowedNetwork", "metrics")
+INSTANCE_POLICIES = (KCIA, "dualAuthDelete", "rotation", "allowedNetwork", "allowedIP",
+                     "metrics")
 ALLOWED_NETWORKS = ("public-and-private", "private-only")
 KCIA_DEFAULTS = {"create_root_key": True, "create_standard_key": True, "import_root_key": True,
                  "import_standard_key": True, "enforce_token": False}
@@ -46,27 +57,30 @@ class PoliciesMixin:
         if policy not in (None, "", *KEY_POLICIES):
             raise _unknown_policy(policy)
         resource = validate.envelope(body, POLICY_TYPE)
+        validate.only_fields(resource, ("type", *KEY_POLICIES), "the policy")
         given = [name for name in KEY_POLICIES if resource.get(name) is not None]
         if not given:
             raise validate.field_error(policy or "rotation", "a policy object")
-        if len(given) > 1:
-            raise validate.bad_body("The policy must hold one of rotation or dualAuthDelete")
-        if policy and given[0] != policy:
-            raise KeyProtectError.of("BODY_QUERY_PARAM_MISMATCH_ERR",
-                                     target=("field", given[0]))
-        if given[0] == "rotation":
-            settings = rotation_settings(resource["rotation"])
-        else:
-            settings = dual_auth_settings(resource["dualAuthDelete"])
+        if policy and given != [policy]:
+            wrong = next(name for name in given if name != policy)
+            raise KeyProtectError.of("BODY_QUERY_PARAM_MISMATCH_ERR", target=("field", wrong))
+        rotation = rotation_settings(resource["rotation"]) if "rotation" in given else None
+        dual_auth = (dual_auth_settings(resource["dualAuthDelete"])
+                     if "dualAuthDelete" in given else None)
         with self._lock:
             now = whole_seconds(self.clock.now())
             key = self._live_key(instance_id, key_id)
-            if given[0] == "rotation":
+            # every check before any change, so a refused pair leaves both policies as they were
+            if rotation is not None:
                 check_rotation_policy_allowed(key.extractable, key.imported)
-                set_rotation_policy(key, settings, now)
-                return collection(POLICY_TYPE, [dict(key.rotation_policy)])
-            set_dual_auth_policy(key, settings["enabled"], now)
-            return collection(POLICY_TYPE, [dict(key.dual_auth_policy)])
+            if dual_auth is not None:
+                check_dual_auth_change(key, dual_auth["enabled"])
+                set_dual_auth_policy(key, dual_auth["enabled"], now)
+            if rotation is not None:
+                set_rotation_policy(key, rotation, now)
+            chosen = [key.rotation_policy if name == "rotation" else key.dual_auth_policy
+                      for name in KEY_POLICIES if name in given]
+            return collection(POLICY_TYPE, [dict(p) for p in chosen])
 
     def get_key_policies(self, instance_id: str, key_id: str, policy=None) -> dict:
         if policy not in (None, "", *KEY_POLICIES):
@@ -80,29 +94,29 @@ class PoliciesMixin:
     # --- instance policies ---
 
     def put_instance_policy(self, instance_id: str, body, policy=None) -> None:
+        """One policy per PUT when `?policy=` names it; without it, several distinct ones
+        (DOC:errors #15: "as long as each policy is unique"), all or none applied."""
         if policy not in (None, "", *INSTANCE_POLICIES):
             raise _unknown_policy(policy)
-        resource = validate.envelope(body, POLICY_TYPE, "NUM_COLLECTION_RESOURCE_ERR")
-        policy_type = resource.get("policy_type")
-        if policy_type not in INSTANCE_POLICIES or (policy and policy_type != policy):
-            raise KeyProtectError.of("BODY_QUERY_PARAM_MISMATCH_ERR" if policy else
-                                     "BAD_BODY_ERR", target=("field", "policy_type"))
-        data = validate.obj(resource.get("policy_data"), "policy_data")
-        enabled = validate.boolean(data, "enabled")
-        if enabled is None:
-            raise validate.field_error("enabled", "a boolean (true or false)")
-        policy_data = {"enabled": enabled}
-        attributes = _instance_attributes(policy_type, enabled, data.get("attributes"))
-        if attributes is not None:
-            policy_data["attributes"] = attributes
+        resources = validate.envelope_resources(body, POLICY_TYPE, "NUM_COLLECTION_RESOURCE_ERR",
+                                                most=1 if policy else None)
+        settings = {}
+        for resource in resources:
+            policy_type, policy_data = _instance_policy(resource, policy)
+            if policy_type in settings:
+                raise KeyProtectError.of("NUM_COLLECTION_RESOURCE_ERR",
+                                         f"The {policy_type} policy is given twice",
+                                         target=("field", "policy_type"))
+            settings[policy_type] = policy_data
         with self._lock:
             now = rfc3339(whole_seconds(self.clock.now()))
             policies = self._instance(instance_id).instance_policies
-            created = policies.get(policy_type, {}).get("creationDate", now)
-            policies[policy_type] = {
-                "policy_type": policy_type, "policy_data": policy_data,
-                "createdBy": CREATED_BY, "creationDate": created, "updatedBy": CREATED_BY,
-                "lastUpdated": now}
+            for policy_type, policy_data in settings.items():
+                created = policies.get(policy_type, {}).get("creationDate", now)
+                policies[policy_type] = {
+                    "policy_type": policy_type, "policy_data": policy_data,
+                    "createdBy": CREATED_BY, "creationDate": created, "updatedBy": CREATED_BY,
+                    "lastUpdated": now}
 
     def get_instance_policies(self, instance_id: str, policy=None) -> dict:
         if policy not in (None, "", *INSTANCE_POLICIES):
@@ -164,11 +178,24 @@ def check_rotation_policy_allowed(extractable: bool, imported: bool) -> None:
 
 
 def set_rotation_policy(key: KeyRecord, rotation: dict, now) -> None:
-    previous = key.rotation_policy or {}
-    key.rotation_policy = {
-        "id": previous.get("id", str(uuid.uuid4())), "crn": key.crn, "rotation": rotation,
-        "createdBy": CREATED_BY, "creationDate": previous.get("creationDate", rfc3339(now)),
-        "updatedBy": CREATED_BY, "lastUpdateDate": rfc3339(now)}
+    key.rotation_policy = _policy_resource(key, key.rotation_policy, "rotation", rotation, now)
+
+
+def _policy_resource(key: KeyRecord, previous: dict | None, name: str, value: dict,
+                     now) -> dict:
+    """A key policy as GET shows it: its own id and CRN (`...:policy:<id>`, DOC:errors #14),
+    the policy's type (required in IBM's models), and when it was made and last changed."""
+    previous = previous or {}
+    policy_id = previous.get("id") or str(uuid.uuid4())
+    return {"type": POLICY_TYPE, "id": policy_id, "crn": policy_crn(key.crn, policy_id),
+            name: value, "createdBy": CREATED_BY,
+            "creationDate": previous.get("creationDate", rfc3339(now)),
+            "updatedBy": CREATED_BY, "lastUpdateDate": rfc3339(now)}
+
+
+def policy_crn(key_crn: str, policy_id: str) -> str:
+    """The key's CRN with its last segments, `key:<key id>`, made `policy:<policy id>`."""
+    return f"{key_crn.rsplit(':', 2)[0]}:policy:{policy_id}"
 
 
 def dual_auth_settings(value) -> dict:
@@ -179,17 +206,36 @@ def dual_auth_settings(value) -> dict:
     return {"enabled": enabled}
 
 
-def set_dual_auth_policy(key: KeyRecord, enabled: bool, now) -> None:
+def check_dual_auth_change(key: KeyRecord, enabled: bool) -> None:
     if key.dual_auth and not enabled:
         raise validate.field_error("enabled", "true: a dualAuthDelete policy cannot be "
                                               "reverted once set")
-    previous = key.dual_auth_policy or {}
+
+
+def set_dual_auth_policy(key: KeyRecord, enabled: bool, now) -> None:
+    check_dual_auth_change(key, enabled)
     key.dual_auth = enabled
-    key.dual_auth_policy = {
-        "id": previous.get("id", str(uuid.uuid4())), "crn": key.crn,
-        "dualAuthDelete": {"enabled": enabled}, "createdBy": CREATED_BY,
-        "creationDate": previous.get("creationDate", rfc3339(now)),
-        "updatedBy": CREATED_BY, "lastUpdateDate": rfc3339(now)}
+    key.dual_auth_policy = _policy_resource(key, key.dual_auth_policy, "dualAuthDelete",
+                                            {"enabled": enabled}, now)
+
+
+def _instance_policy(resource: dict, policy) -> tuple[str, dict]:
+    """One validated instance-policy resource -> (policy_type, policy_data)."""
+    validate.only_fields(resource, ("policy_type", "policy_data"), "the policy")
+    policy_type = resource.get("policy_type")
+    if policy_type not in INSTANCE_POLICIES or (policy and policy_type != policy):
+        raise KeyProtectError.of("BODY_QUERY_PARAM_MISMATCH_ERR" if policy else
+                                 "BAD_BODY_ERR", target=("field", "policy_type"))
+    data = validate.obj(resource.get("policy_data"), "policy_data")
+    validate.only_fields(data, ("enabled", "attributes"), "policy_data")
+    enabled = validate.boolean(data, "enabled")
+    if enabled is None:
+        raise validate.field_error("enabled", "a boolean (true or false)")
+    policy_data = {"enabled": enabled}
+    attributes = _instance_attributes(policy_type, enabled, data.get("attributes"))
+    if attributes is not None:
+        policy_data["attributes"] = attributes
+    return policy_type, policy_data
 
 
 def _instance_attributes(policy_type: str, enabled: bool, given) -> dict | None:
@@ -213,10 +259,28 @@ def _instance_attributes(policy_type: str, enabled: bool, given) -> dict | None:
         if interval is None:
             raise validate.field_error("interval_month", "an integer from 1 to 12")
         return {"interval_month": interval}
+    if policy_type == "allowedIP":
+        return {"allowed_ip": _cidr_list(given)}
     network = given.get("allowed_network")
     if set(given) - {"allowed_network"} or network not in ALLOWED_NETWORKS:
         raise validate.field_error("allowed_network", " or ".join(ALLOWED_NETWORKS))
     return {"allowed_network": network}
+
+
+def _cidr_list(given: dict) -> list[str]:
+    """allowedIP's `allowed_ip`: IPv4 or IPv6 subnets in CIDR notation (IBM's model)."""
+    networks = given.get("allowed_ip")
+    if set(given) - {"allowed_ip"} or not isinstance(networks, list) or not networks:
+        raise validate.field_error("allowed_ip", "a list of IPv4 or IPv6 CIDR subnets")
+    for network in networks:
+        try:
+            if not isinstance(network, str) or "/" not in network:
+                raise ValueError(network)
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise validate.field_error("allowed_ip", "a list of IPv4 or IPv6 CIDR subnets "
+                                                     "such as 10.0.0.0/8") from None
+    return list(networks)
 
 
 def _kcia_attributes(given: dict) -> dict:

@@ -15,6 +15,8 @@ Mock's choices (the reference is silent on key rings):
   400 INVALID_PATH_PARAM_ERR naming `key_ring_id`. Creating an existing ring (`default`
   included) -> 409 KEY_RING_EXISTS_ERR; deleting `default` -> 400 KEY_RING_RESERVED_ERR;
   an unknown ring -> 404 KEY_RING_NOT_FOUND_ERR (also when a request's header names one).
+- At most 50 rings, `default` included (DOC:key-rings: "The maximum amount of key rings is
+  50 per service instance"); a 51st -> 400 KEY_RING_QUOTA_ERR (the code is the mock's).
 - Deleting a ring that holds keys -> 409 KEY_RING_NOT_EMPTY_ERR. With `force=true` a ring
   whose keys are all deleted (state 5) is deleted and those keys move to `default`, as
   IBM's delete_key_ring docstring says; live keys still refuse it.
@@ -44,6 +46,7 @@ DEFAULT_RING = "default"
 KEY_RING_TYPE = "application/vnd.ibm.kms.key_ring+json"
 RING_ID = re.compile(r"[A-Za-z0-9-]{2,100}")
 RING_LIST_LIMIT = (1, 5000, 100)
+MAX_KEY_RINGS = 50
 
 _scope: contextvars.ContextVar[str | None] = contextvars.ContextVar("key_ring", default=None)
 
@@ -90,6 +93,8 @@ class RingsMixin:
             rings = self._instance(instance_id).rings
             if ring_id in rings:
                 raise KeyProtectError.of("KEY_RING_EXISTS_ERR")
+            if len(rings) >= MAX_KEY_RINGS:
+                raise KeyProtectError.of("KEY_RING_QUOTA_ERR")
             rings[ring_id] = whole_seconds(self.clock.now())
 
     def delete_key_ring(self, instance_id: str, ring_id: str, force=None) -> None:

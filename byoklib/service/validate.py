@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from byoklib.errors import KeyProtectError
-from byoklib.primitives import b64decode
+from byoklib.primitives import b64decode, parse_rfc3339
 
 
 def field_error(name: str, must_be: str, code: str = "INVALID_FIELD_ERR",
@@ -94,21 +94,37 @@ def string_list(body: dict, name: str, max_items: int, max_len: int) -> list[str
     return list(value)
 
 
+def tags(body: dict) -> list[str]:
+    """Up to 30 tags of up to 30 characters, without the characters IBM's models forbid
+    ("angled brackets, comma, colon, ampersand, and vertical pipe")."""
+    given = string_list(body, "tags", 30, 30) or []
+    if any(set(tag) & set("<>,:&|") for tag in given):
+        raise field_error("tags", "tags without < > , : & |")
+    return given
+
+
 def future_date(body: dict, name: str, now: datetime) -> datetime | None:
     value = body.get(name)
     if value is None:
         return None
     try:
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+        moment = parse_rfc3339(value, name)
     except ValueError:
         moment = None
-    if moment is None or moment.tzinfo is None or moment <= now:
+    if moment is None or moment <= now:
         raise field_error(name, "an RFC 3339 date in the future")
     return moment.replace(microsecond=0)
 
 
 def envelope(body, collection_type: str, resources_code: str = "BAD_BODY_ERR") -> dict:
     """The one resource of a `{metadata, resources}` request body."""
+    return envelope_resources(body, collection_type, resources_code, most=1)[0]
+
+
+def envelope_resources(body, collection_type: str, resources_code: str = "BAD_BODY_ERR",
+                       most: int | None = None) -> list[dict]:
+    """The resources of a `{metadata, resources}` request body: at least one, as many as
+    `collectionTotal` says, and no more than `most` (else `resources_code`)."""
     body = obj(body)
     metadata, resources = body.get("metadata"), body.get("resources")
     if not isinstance(metadata, dict) or not metadata:
@@ -120,13 +136,25 @@ def envelope(body, collection_type: str, resources_code: str = "BAD_BODY_ERR") -
         raise bad_body("The collectionTotal must be an integer", "collectionTotal")
     if not isinstance(resources, list) or not all(isinstance(r, dict) for r in resources):
         raise bad_body("The resources must be a list of JSON objects", "resources")
+    # too many resources is said before a wrong total (DOC:errors #4: two keys under
+    # collectionTotal 1 -> BAD_BODY_ERR "Only creation of one key per request is supported")
+    if most is not None and len(resources) > most:
+        raise KeyProtectError.of(resources_code, "Only one resource per request is supported",
+                                 target=("field", "resources"))
     if total != len(resources):
         raise KeyProtectError.of("COLLECTION_TOTAL_MISMATCH_ERR",
                                  target=("field", "collectionTotal"))
-    if len(resources) != 1:
-        raise KeyProtectError.of(resources_code, "Only one resource per request is supported",
-                                 target=("field", "resources"))
-    return resources[0]
+    if not resources:
+        raise bad_body("The request must hold a resource", "resources")
+    return resources
+
+
+def only_fields(value: dict, allowed: tuple[str, ...], what: str) -> None:
+    """Unknown fields are refused, as the service does (DOC:errors #4: `json: unknown
+    field "extra_field"` -> BAD_BODY_ERR), so a typo cannot pass silently."""
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        raise bad_body(f"Unknown field {unknown[0]!r} in {what}", unknown[0])
 
 
 # --- query parameters (strings from a URL, or values from a Python caller) -------------
