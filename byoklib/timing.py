@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 import matplotlib
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 COLUMNS = ["step", "run", "seconds"]
 # Matplotlib 3.10 replaced boxplot(vert=False) with orientation="horizontal" (and warns on
@@ -222,6 +223,7 @@ def plot_distribution(df: pd.DataFrame, step: str, ax=None, bins: int = 20) -> F
     hist_ax.hist(scaled, bins=min(bins, max(len(scaled), 1)), color="tab:blue", alpha=0.8)
     hist_ax.axvline(float(scaled.median()), color="tab:red", linestyle="--", label="median")
     hist_ax.set_ylabel("runs")
+    hist_ax.yaxis.set_major_locator(MaxNLocator(integer=True))   # runs come whole
     hist_ax.set_title(f"{step}: {len(values)} runs")
     hist_ax.legend()
     return fig
