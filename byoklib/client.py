@@ -170,9 +170,12 @@ class KeyProtectClient:
             if data is not None:
                 all_headers["Content-Type"] = content_type
             all_headers.update(headers or {})
+            # Key Protect does not redirect; following one would send the body (key
+            # material, for a plain import) and the instance id to wherever it points.
             response = self.session.request(
                 method, self.url + API_PREFIX + path.lstrip("/"), params=_query(params),
-                data=data, headers=all_headers, auth=self._authorize, timeout=self.timeout)
+                data=data, headers=all_headers, auth=self._authorize, timeout=self.timeout,
+                allow_redirects=False)
             self.last_response = response
             return response
 
@@ -279,7 +282,7 @@ class KeyProtectClient:
         """HEAD /keys: the number of keys, from the Key-Total header."""
         response = self.request("HEAD", "keys", params={"state": state, "extractable": extractable})
         total = response.headers.get("Key-Total")
-        if total is None or not total.strip().isdigit():
+        if total is None or not (total.strip().isascii() and total.strip().isdigit()):
             raise KeyProtectError(response.status_code, UNEXPECTED_RESPONSE,
                                   "HEAD /keys answered without a numeric Key-Total header")
         return int(total)

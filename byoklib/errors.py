@@ -66,6 +66,8 @@ CATALOGUE: dict[str, ReasonCode] = {r.code: r for r in [
     _r("NOT_FOUND_ERR", 404, "The requested resource does not exist", confirmed=False),
     _r("METHOD_NOT_ALLOWED_ERR", 405, "The method is not allowed on this resource",
        confirmed=False),
+    _r("INVALID_HTTP_REQUEST_ERR", 400, "The request could not be read as HTTP/1.1",
+       confirmed=False),
     _r("INTERNAL_ERR", 500, "The service could not complete the request", confirmed=False),
     # --- keys --------------------------------------------------------------------
     _r("KEY_NOT_FOUND_ERR", 404, "key does not exist"),

@@ -270,7 +270,9 @@ class HSM:
         try:
             material = primitives.unwrap_key_material(payload, self.__private_of(handle),
                                                       algorithm)
-        except (primitives.UnwrapError, ValueError):
+        # KeyError: the token was replaced while this request waited, and its private key
+        # is gone, exactly as for a request that arrives after the replacement
+        except (primitives.UnwrapError, ValueError, KeyError):
             raise KeyProtectError.of("UNPROCESSABLE_PAYLOAD_ERR",
                                      target=("field", "payload")) from None
         check_root_material(material)

@@ -15,12 +15,17 @@ Date header is formatted once a second.
 
 The WSGI application is `byoklib.server` (routed with Werkzeug); this module knows nothing
 of Key Protect. It reads a request body only up to `max_body` bytes: a larger declared
-body is handed to the app unread (the app answers 413) and the connection is closed.
+body is handed to the app unread (the app answers 413) and the connection is closed. A
+request whose framing is broken (headers or a body cut short by the end of the connection, a
+Content-Length that is not plain digits, a Transfer-Encoding other than chunked, a malformed
+chunk) never reaches the app: 400 or 501, with the body the server's `error_page` gives, and
+the connection is closed.
 """
 from __future__ import annotations
 
 import io
 import logging
+import re
 import socketserver
 import sys
 import time
@@ -34,6 +39,16 @@ log = logging.getLogger("byoklib.server")
 IDLE_TIMEOUT_SECONDS = 120
 MAX_HEADER_LINE = 65536      # the limits of http.client.parse_headers
 MAX_HEADERS = 100
+CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")   # int(x, 16) alone also takes "-1", "+a", "1_0"
+# A request's method and path go to the access log with control characters escaped, as
+# http.server does, so a client cannot move the cursor or clear the terminal of a learner
+# running `serve`.
+_CONTROL = str.maketrans({c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))})
+
+
+def plain_error_page(status: int) -> tuple[str, bytes]:
+    """The body of an error the HTTP layer answers itself, when the app gives none."""
+    return "text/plain; charset=utf-8", HTTPStatus(status).phrase.encode()
 
 
 class RequestHeaders:
@@ -75,8 +90,10 @@ def read_header_fields(rfile) -> list[tuple[str, str]]:
         line = rfile.readline(MAX_HEADER_LINE + 1)
         if len(line) > MAX_HEADER_LINE:
             raise HeaderError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long")
-        if line in (b"\r\n", b"\n", b""):
+        if line in (b"\r\n", b"\n"):
             return fields
+        if not line:   # the connection ended inside the header block: not a request
+            raise HeaderError(HTTPStatus.BAD_REQUEST, "Incomplete header block")
         if len(fields) >= MAX_HEADERS:
             raise HeaderError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers")
         text = line.decode("iso-8859-1").rstrip("\r\n")
@@ -175,23 +192,31 @@ class WSGIHandler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         length_text = self.headers.get("Content-Length")
         if len(set(self.headers.get_all("Content-Length"))) > 1:   # RFC 9112 6.3: refuse
-            self.send_error(400, "conflicting Content-Length")
+            self.send_error(HTTPStatus.BAD_REQUEST)
             return None, False
+        codings = [coding.strip().lower() for value in self.headers.get_all("Transfer-Encoding")
+                   for coding in value.split(",") if coding.strip()]
         body, complete = b"", True
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        if codings and codings != ["chunked"]:   # RFC 9112 6.1: a coding we cannot decode
+            self.send_error(HTTPStatus.NOT_IMPLEMENTED)
+            return None, False
+        if codings:
             body, complete = self._read_chunked()
+            if body is None:
+                self.send_error(HTTPStatus.BAD_REQUEST)
+                return None, False
             length_text = str(len(body)) if complete else str(self.server.max_body + 1)
         elif length_text:
-            try:
-                length = int(length_text)
-            except ValueError:
-                self.send_error(400, "bad Content-Length")
+            # ASCII digits only: int() also takes "+2", " 2" and "2_0"
+            if not (length_text.isascii() and length_text.isdigit() and len(length_text) < 19):
+                self.send_error(HTTPStatus.BAD_REQUEST)
                 return None, False
-            if length < 0:
-                self.send_error(400, "bad Content-Length")
-                return None, False
+            length = int(length_text)
             if length <= self.server.max_body:
                 body = self.rfile.read(length)
+                if len(body) < length:   # the client went away mid-body: carry nothing out
+                    self.close_connection = True
+                    return None, False
             else:
                 complete = False
         environ = {
@@ -222,30 +247,39 @@ class WSGIHandler(BaseHTTPRequestHandler):
             environ[key] = f"{environ[key]},{value}" if key in environ else value
         return environ, complete
 
-    def _read_chunked(self) -> tuple[bytes, bool]:
+    def _read_chunked(self) -> tuple[bytes | None, bool]:
+        """(body, complete). The body is None when the chunked framing is broken (answer
+        400); `complete` is False when it would pass `max_body` (the app answers 413). No
+        more than `max_body` bytes are ever held."""
         parts, total = [], 0
         while True:
-            size_line = self.rfile.readline(100)
-            try:
-                size = int(size_line.split(b";")[0].strip(), 16)
-            except ValueError:
-                return b"", False
+            size_text = self.rfile.readline(100).split(b";")[0].strip()
+            if not CHUNK_SIZE.fullmatch(size_text):
+                return None, False
+            size = int(size_text, 16)
             if size == 0:
-                while self.rfile.readline(1000) not in (b"\r\n", b"\n", b""):
-                    pass   # trailers
-                return b"".join(parts), True
+                while True:   # trailer fields, up to the empty line
+                    line = self.rfile.readline(1000)
+                    if line in (b"\r\n", b"\n"):
+                        return b"".join(parts), True
+                    if not line:
+                        return None, False
             total += size
             if total > self.server.max_body:
                 return b"", False
-            parts.append(self.rfile.read(size))
-            self.rfile.readline(3)
+            chunk = self.rfile.read(size)
+            if len(chunk) < size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                return None, False
+            parts.append(chunk)
 
     def _send(self, status: str, headers: list, body: bytes, keep: bool) -> None:
         code = int(status.split(" ", 1)[0])
         names = {name.lower() for name, _ in headers}
         if "content-length" not in names and code not in (204, 304) and code >= 200:
             headers = [*headers, ("Content-Length", str(len(body)))]
-        wants_close = (self.headers.get("Connection", "").lower() == "close"
+        headers_in = getattr(self, "headers", None)   # unset when the request line was bad
+        wants_close = (not isinstance(headers_in, RequestHeaders)
+                       or headers_in.get("Connection", "").lower() == "close"
                        or self.request_version == "HTTP/1.0")
         if wants_close or not keep:
             headers = [*headers, ("Connection", "close")]
@@ -260,12 +294,23 @@ class WSGIHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)   # one write: headers and body leave together
         self.log_request(code)
 
+    def send_error(self, code, message=None, explain=None) -> None:
+        """What this layer answers itself (a request it cannot read): the server's
+        `error_page` gives the body, so the app's error format holds here too; the
+        connection is closed, since what follows cannot be trusted to be a request."""
+        status = HTTPStatus(int(code))
+        content_type, body = self.server.error_page(status.value)
+        self._send(f"{status.value} {status.phrase}", [("Content-Type", content_type)], body,
+                   keep=False)
+
     def log_request(self, code="-", size="-") -> None:
         # Method, path without query, status: never headers, bodies or key material.
-        log.info("%s %s %s", self.command, self.path.partition("?")[0], code)
+        command = getattr(self, "command", None) or "-"
+        path = (getattr(self, "path", None) or "").partition("?")[0]
+        log.info("%s %s %s", command.translate(_CONTROL), path.translate(_CONTROL), code)
 
     def log_message(self, format, *args) -> None:
-        log.debug("HTTP: %s", format % args)
+        log.debug("HTTP: %s", (format % args).translate(_CONTROL))
 
 
 class KeepAliveWSGIServer(ThreadingHTTPServer):
@@ -273,10 +318,20 @@ class KeepAliveWSGIServer(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = 64
 
-    def __init__(self, address, app, max_body: int):
+    def __init__(self, address, app, max_body: int, error_page=plain_error_page):
         self.app = app
         self.max_body = max_body
+        self.error_page = error_page   # status -> (content type, body) for send_error
         super().__init__(address, WSGIHandler)
+
+    def handle_error(self, request, client_address) -> None:
+        """One log line, never a traceback: a client that goes away mid-request is
+        ordinary; anything else is logged by type."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            log.debug("connection from %s ended: %s", client_address[0], type(error).__name__)
+        else:
+            log.error("internal error %s in the HTTP layer", type(error).__name__)
 
     @property
     def port(self) -> int:

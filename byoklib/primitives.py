@@ -199,7 +199,9 @@ def parse_rfc3339(value, name: str = "date") -> datetime:
         offset = timedelta(hours=int(off_h), minutes=int(off_m)) if not zulu else timedelta(0)
         zone = timezone(-offset if sign == "-" else offset)
         micro = int((fraction[1:] + "00000")[:6]) if fraction else 0
-        return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
-                        micro, zone)
-    except ValueError:   # month 13, 25 o'clock, an offset of a day or more
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute),
+                          int(second), micro, zone)
+        moment.astimezone(timezone.utc)   # 9999-12-31T23:59:59-01:00 has no UTC here
+        return moment
+    except (ValueError, OverflowError):   # month 13, 25 o'clock, a day's offset, year 10000
         raise ValueError(f"{name} is not a valid date: {value!r}") from None

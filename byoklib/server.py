@@ -46,6 +46,7 @@ import signal
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http import HTTPStatus
 
 from werkzeug.exceptions import HTTPException
 
@@ -85,7 +86,14 @@ class KeyProtectApp:
             response = error_reply(KeyProtectError.of("INTERNAL_ERR"))
         if (self.on_change is not None and response.status_code < 400
                 and request.method not in ("GET", "HEAD")):
-            self.on_change()
+            try:
+                self.on_change()
+            except Exception as exc:   # e.g. the state file's folder is gone or the disk full
+                log.error("could not save the state after %s %s: %s", request.method,
+                          request.path, type(exc).__name__)
+                response = error_reply(KeyProtectError.of(
+                    "INTERNAL_ERR", "The change was made in memory but could not be saved "
+                    "to the state file"))
         return response(environ, start_response)
 
     def handle(self, request: ApiRequest) -> Reply:
@@ -159,6 +167,14 @@ def instance_id(request: ApiRequest) -> str:
     return value
 
 
+def http_error_page(status: int) -> tuple[str, bytes]:
+    """A Key Protect error body for what the HTTP layer refuses itself (a request it cannot
+    read), so every failure has the same shape; it names the status, never the request."""
+    error = KeyProtectError(status, "INVALID_HTTP_REQUEST_ERR",
+                            f"The request could not be read: {HTTPStatus(status).phrase}")
+    return ERROR, error_reply(error).body
+
+
 def normalise_grants(grants) -> dict[str, frozenset] | None:
     if grants is None:
         return None
@@ -205,7 +221,8 @@ def build_server(service=None, *, host="127.0.0.1", port=0, grants=None, clock=N
             pool = key_pair_source = KeyPairPool().start()
         service = KeyProtectService(clock=clock, hsm=HSM(key_pair_source))
     app = create_app(service, grants)
-    server = KeepAliveWSGIServer((host, port), app, max_body=MAX_BODY_BYTES)
+    server = KeepAliveWSGIServer((host, port), app, max_body=MAX_BODY_BYTES,
+                                 error_page=http_error_page)
     return server, app, pool
 
 

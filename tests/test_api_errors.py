@@ -9,6 +9,7 @@ import requests
 
 from byoklib import primitives
 from byoklib.server import running_server
+from byoklib.service.keys import KeySpec
 from conftest import KEY_TYPE, Api, envelope, reason
 
 ERROR_TYPE = "application/vnd.ibm.kms.error+json"
@@ -243,3 +244,6 @@ def test_reprs_redact_secrets(server, api, token_key_pairs):
     assert primitives.b64encode(material) not in joined and repr(material) not in joined
     assert token["nonce"] not in joined and "BEGIN" not in joined
     assert str(uuid.UUID(key["id"])) in repr(instance.keys[key["id"]])
+    # the validated request a plain import travels in (a traceback with locals shows it)
+    spec = KeySpec("k", False, None, None, [], [], material, False)
+    assert repr(material) not in repr(spec) and material.hex() not in repr(spec)

@@ -91,6 +91,10 @@ def test_extractable_defaults_to_true(api):
     ({"name": "ok", "expirationDate": "2027-01-01T00:00:00"}, "INVALID_FIELD_ERR",
      "expirationDate"),
     ({"name": "ok", "expirationDate": "tomorrow"}, "INVALID_FIELD_ERR", "expirationDate"),
+    # a date Python cannot express in UTC must be refused, not stored and then fail every
+    # listing of the instance with a 500
+    ({"name": "ok", "expirationDate": "9999-12-31T23:59:59-01:00"}, "INVALID_FIELD_ERR",
+     "expirationDate"),
     # ISO 8601 but not RFC 3339: basic format, week date (DOC:errors shows only RFC 3339)
     ({"name": "ok", "expirationDate": "20300101T000000Z"}, "INVALID_FIELD_ERR",
      "expirationDate"),

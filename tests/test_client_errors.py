@@ -151,10 +151,21 @@ def test_key_total_reads_the_header(scripted, client):
     scripted.reply(200, headers={"Key-Total": "7"})
     assert client.key_total() == 7
     assert scripted.last["method"] == "HEAD"
-    scripted.reply(200)
+    for bad in (None, "\u00b2"):   # none, or a digit to str.isdigit() that int() refuses
+        scripted.reply(200, headers={"Key-Total": bad} if bad else {})
+        with pytest.raises(KeyProtectError) as info:
+            client.key_total()
+        assert info.value.code == "UNEXPECTED_RESPONSE"
+
+
+def test_a_redirect_is_not_followed(scripted, client):
+    """Key Protect does not redirect; following one would post the key material and the
+    instance id to wherever it points."""
+    scripted.reply(307, headers={"Location": scripted.url + "/elsewhere"})
     with pytest.raises(KeyProtectError) as info:
-        client.key_total()
-    assert info.value.code == "UNEXPECTED_RESPONSE"
+        client.import_root_key("k", bytes(32))
+    assert info.value.status == 307
+    assert [r["path"] for r in scripted.requests] == ["/api/v2/keys"]
 
 
 def test_repr_hides_the_token(scripted, client):

@@ -142,6 +142,18 @@ def test_open_secure_import_failures(hsm, damage, code):
     assert info.value.code == code and info.value.status == 400
 
 
+def test_an_import_whose_token_was_replaced_meanwhile_is_refused_not_crashed(hsm):
+    """The service unwraps outside its lock; a token replaced in between discards the key
+    pair the request was sealed for: the answer is the one a later request gets."""
+    handle = hsm.new_transport_key()
+    material, nonce = primitives.generate_key_material(), bytes(range(12))
+    sealed = sealed_import(hsm, handle, material, nonce)
+    hsm.discard_transport_key(handle)
+    with pytest.raises(KeyProtectError) as info:
+        hsm.open_secure_import(handle, *sealed, nonce, "RSAES_OAEP_SHA_256")
+    assert (info.value.status, info.value.code) == (400, "UNPROCESSABLE_PAYLOAD_ERR")
+
+
 def test_discarded_transport_key_is_gone(hsm):
     handle = hsm.new_transport_key()
     hsm.discard_transport_key(handle)

@@ -1,6 +1,9 @@
 """The keep-alive WSGI server under the mock, checked at the socket level."""
 import json
+import logging
 import socket
+import struct
+import time
 
 import pytest
 
@@ -140,3 +143,97 @@ def test_conflicting_content_lengths_are_refused(conn):
                f"Content-Length: {len(body) + 1}\r\n\r\n").encode() + body
     status, headers, _ = exchange(conn, request)
     assert status == 400 and headers["connection"] == "close"
+
+
+# --- what this layer refuses itself: a Key Protect error body, the connection closed -------
+
+ERROR_TYPE = "application/vnd.ibm.kms.error+json"
+
+
+def assert_http_layer_error(sock, request: bytes, expected: int) -> dict:
+    status, headers, body = exchange(sock, request)
+    assert status == expected and headers["connection"] == "close"
+    assert headers["content-type"] == ERROR_TYPE
+    reason = json.loads(body)["resources"][0]["reasons"][0]
+    assert reason["code"] == "INVALID_HTTP_REQUEST_ERR" and reason["status"] == expected
+    return reason
+
+
+def test_an_unreadable_request_gets_a_key_protect_error_that_echoes_nothing(conn):
+    reason = assert_http_layer_error(
+        conn, b"\x1b[31mEVIL\x1b[0m /api/v2/keys HTTP/1.1 x\r\n" + HEADERS.encode() + b"\r\n", 400)
+    assert "EVIL" not in reason["message"]
+
+
+def test_an_unknown_method_is_501_as_json(conn):
+    assert_http_layer_error(conn, f"TRACE /api/v2/keys HTTP/1.1\r\n{HEADERS}\r\n".encode(), 501)
+
+
+def test_a_request_line_over_64_kib_is_answered_414(conn):
+    assert_http_layer_error(conn, b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", 414)
+
+
+# --- broken framing is never carried out (each would otherwise create an import token) ----
+
+def token_exists(server) -> bool:
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        return status_of(sock, f"GET /api/v2/import_token HTTP/1.1\r\n{HEADERS}\r\n".encode()) != 404
+
+
+def send_and_half_close(server, request: bytes) -> bytes:
+    """Send, end our side, and read whatever comes back until the server closes."""
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        return answer
+
+
+TOKEN_POST = f"POST /api/v2/import_token HTTP/1.1\r\n{HEADERS}".encode()
+
+
+@pytest.mark.parametrize("request_bytes", [
+    TOKEN_POST + b"Content-Length: 500\r\n\r\n" + b'{"expiration": 300}',   # body cut short
+    TOKEN_POST,                                                         # headers never end
+], ids=["short-body", "unfinished-headers"])
+def test_a_request_cut_short_by_the_end_of_the_connection_is_not_carried_out(server,
+                                                                              request_bytes):
+    answer = send_and_half_close(server, request_bytes)
+    assert not answer.startswith(b"HTTP/1.1 200")
+    assert not token_exists(server)
+
+
+@pytest.mark.parametrize("framing, body, expected", [
+    (b"Transfer-Encoding: gzip, chunked\r\n", b"14\r\n" + b"x" * 20 + b"\r\n0\r\n\r\n", 501),
+    (b"Transfer-Encoding: chunked\r\n", b"-1\r\n" + b"x" * 100, 400),     # no negative sizes
+    (b"Transfer-Encoding: chunked\r\n", b"+5\r\nabcde\r\n0\r\n\r\n", 400),
+    (b"Transfer-Encoding: chunked\r\n", b"5\r\nabcdeXX0\r\n\r\n", 400),   # no CRLF after data
+    (b"Content-Length: +2\r\n", b"{}", 400),
+    (b"Content-Length: 2_0\r\n", b"{}" + b" " * 18, 400),
+], ids=["gzip-chunked", "negative-chunk", "signed-chunk", "chunk-without-crlf",
+        "signed-length", "underscored-length"])
+def test_framing_that_is_not_plain_http_1_1_is_refused(conn, server, framing, body, expected):
+    assert_http_layer_error(conn, TOKEN_POST + framing + b"\r\n" + body, expected)
+    assert not token_exists(server)
+
+
+def test_the_access_log_escapes_control_characters(conn, caplog):
+    caplog.set_level(logging.INFO, logger="byoklib.server")
+    status_of(conn, f"GET /api/v2/keys/\x1b[2J\x1b[31mFAKE HTTP/1.1\r\n{HEADERS}\r\n".encode())
+    lines = [r.getMessage() for r in caplog.records if "FAKE" in r.getMessage()]
+    assert lines and all("\x1b" not in line and "\\x1b[2J" in line for line in lines)
+
+
+def test_a_client_resetting_mid_body_leaves_one_log_line_not_a_traceback(server, caplog, capfd):
+    caplog.set_level(logging.DEBUG, logger="byoklib.server")
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(TOKEN_POST + b"Content-Length: 100\r\n\r\n" + b"{")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
+    deadline = time.monotonic() + 5
+    while not any("ended" in r.getMessage() for r in caplog.records):
+        assert time.monotonic() < deadline, "the server never noticed the reset"
+        time.sleep(0.01)
+    assert "Traceback" not in capfd.readouterr().err
+    assert not token_exists(server)

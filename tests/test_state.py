@@ -91,6 +91,21 @@ def test_server_saves_after_each_change(server, api, tmp_path):
     server.app.on_change = None
 
 
+def test_a_save_that_fails_is_answered_and_logged_not_dropped(server, api, caplog):
+    def disk_full():
+        raise OSError(28, "No space left on device")
+
+    server.app.on_change = disk_full
+    try:
+        response = api.post("/api/v2/import_token", json={})
+    finally:
+        server.app.on_change = None
+    assert response.status_code == 500
+    assert response.json()["resources"][0]["reasons"][0]["code"] == "INTERNAL_ERR"
+    assert "could not be saved" in response.json()["resources"][0]["reasons"][0]["message"]
+    assert any("could not save the state" in r.getMessage() for r in caplog.records)
+
+
 def test_state_option_needs_a_32_byte_key(monkeypatch):
     monkeypatch.delenv("BYOKLIB_STATE_KEY", raising=False)
     assert state_option(None) is None

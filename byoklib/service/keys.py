@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from byoklib.errors import KeyProtectError
 from byoklib.hsm import check_root_material
@@ -32,7 +32,7 @@ class KeySpec:
     expiration_date: object
     aliases: list
     tags: list
-    payload: bytes | None      # plain import material (or None)
+    payload: bytes | None = field(repr=False)   # plain import material (or None)
     secure: bool               # the four secure-import fields are present
 
 
