@@ -273,9 +273,13 @@ class KeyProtectClient:
         return read_resource(self.request("GET", _key_path(key_id, "metadata")))
 
     def list_keys(self, limit: int | None = None, offset: int | None = None, state=None,
-                  extractable: bool | None = None) -> list[dict]:
-        """GET /keys; `state` is one integer state or a list of them."""
-        params = {"limit": limit, "offset": offset, "state": state, "extractable": extractable}
+                  extractable: bool | None = None, search: str | None = None,
+                  sort: str | None = None) -> list[dict]:
+        """GET /keys; `state` is one integer state or a list of them; `search` finds keys by
+        name, alias or id (`exact:`, `not:`, `name:`, `alias:` options); `sort` names key
+        properties, `-` for descending (by id otherwise)."""
+        params = {"limit": limit, "offset": offset, "state": state, "extractable": extractable,
+                  "search": search, "sort": sort}
         return read_resources(self.request("GET", "keys", params=params))
 
     def key_total(self, state=None, extractable: bool | None = None) -> int:

@@ -71,6 +71,8 @@ CATALOGUE: dict[str, ReasonCode] = {r.code: r for r in [
     _r("INTERNAL_ERR", 500, "The service could not complete the request", confirmed=False),
     # --- keys --------------------------------------------------------------------
     _r("KEY_NOT_FOUND_ERR", 404, "key does not exist"),
+    _r("KEY_SEARCH_TOO_BROAD", 400, "The search would look through more than 5000 keys: "
+       "narrow it with state, extractable or X-Kms-Key-Ring"),
     # --- key rings (the reference is silent: the mock's codes) ----------------------
     _r("KEY_RING_NOT_FOUND_ERR", 404, "The key ring does not exist", confirmed=False),
     _r("KEY_RING_EXISTS_ERR", 409, "A key ring with this id already exists", confirmed=False),

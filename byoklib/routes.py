@@ -184,10 +184,10 @@ def create_key_with_policy_overrides(call: Call) -> Reply:
 
 
 def list_keys(call: Call) -> Reply:
-    keys = call.service.list_keys(call.instance, call.query("limit"), call.query("offset"),
-                                  call.query("state"), call.query("extractable"),
-                                  call.query("filter"))
-    return reply(200, _keys(keys))
+    return reply(200, call.service.list_keys(
+        call.instance, call.query("limit"), call.query("offset"), call.query("state"),
+        call.query("extractable"), call.query("filter"), call.query("search"),
+        call.query("sort")))
 
 
 def key_total(call: Call) -> Reply:

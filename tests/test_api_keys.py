@@ -165,14 +165,15 @@ def test_keys_are_private_to_their_instance(api, make_api):
 
 
 def test_list_paging_and_filters(api):
-    ids = [api.root_key(f"root-{n}")["id"] for n in range(3)]
+    ids = sorted(api.root_key(f"root-{n}")["id"] for n in range(3))
     std = api.create_key({"name": "std", "extractable": True}).json()["resources"][0]
     listed = api.get(KEYS).json()
-    assert [k["id"] for k in listed["resources"]] == ids + [std["id"]]
+    # sorted by id unless `sort` says otherwise (IBM's get_keys docstring)
+    assert [k["id"] for k in listed["resources"]] == sorted(ids + [std["id"]])
     assert listed["metadata"]["collectionTotal"] == 4
     assert all("payload" not in k for k in listed["resources"])
     page = api.get(KEYS, params={"limit": 2, "offset": 1}).json()["resources"]
-    assert [k["id"] for k in page] == ids[1:3]
+    assert [k["id"] for k in page] == sorted(ids + [std["id"]])[1:3]
     roots = api.get(KEYS, params={"extractable": "false"}).json()["resources"]
     assert [k["id"] for k in roots] == ids
     assert total(api) == 4 and total(api, extractable="true") == 1
@@ -297,3 +298,65 @@ def test_secure_import_with_token_of_another_instance_fails(api, make_api):
     response = other.create_key({"name": "elsewhere", "extractable": False,
                                  **secure_fields(primitives.generate_key_material(), token)})
     assert reason(response) == (404, "IMPORT_TOKEN_NOT_FOUND_ERR")
+
+
+# --- search and sort (IBM's get_keys docstring) ----------------------------------------------
+
+def names(api, **params) -> list[str]:
+    return [k["name"] for k in api.get(KEYS, params=params).json()["resources"]]
+
+
+@pytest.fixture
+def named_keys(api, clock):
+    made = {}
+    for name, aliases in [("zeta", ["prod-db"]), ("alpha", []), ("mid-FooBar", ["x-foobar"]),
+                          ("foobar", [])]:
+        made[name] = api.root_key(name, aliases=aliases)
+        clock.advance(60)
+    return made
+
+
+@pytest.mark.parametrize("search, found", [
+    ("foobar", ["foobar", "mid-FooBar"]),            # name or alias contains, any case
+    ("FOOBAR", ["foobar", "mid-FooBar"]),
+    ("exact:foobar", ["foobar"]),                     # the whole name or alias
+    ("alias:foobar", ["mid-FooBar"]),
+    ("name:exact:FooBar", ["foobar"]),
+    ("not:foobar", ["alpha", "zeta"]),
+    ("alias:prod-db", ["zeta"]),
+    ("escape:not:", []),                              # "not:" taken literally
+    ("nothing-like-it", []),
+])
+def test_search_finds_by_name_and_alias(api, named_keys, search, found):
+    body = api.get(KEYS, params={"search": search}).json()
+    assert sorted(k["name"] for k in body["resources"]) == sorted(found)
+    assert body["metadata"]["searchQuery"]["query"] in search
+
+
+def test_search_by_id_lists_that_key_first_and_says_how_it_read_the_query(api, named_keys):
+    key = named_keys["alpha"]
+    body = api.get(KEYS, params={"search": f"exact:{key['id']}"}).json()
+    assert [k["id"] for k in body["resources"]] == [key["id"]]
+    assert body["metadata"]["searchQuery"] == {"query": key["id"], "scopes": ["name", "alias"],
+                                               "not": False, "exact": True}
+    assert "searchQuery" not in api.get(KEYS).json()["metadata"]
+
+
+def test_sort_by_properties_and_direction(api, named_keys):
+    created = ["zeta", "alpha", "mid-FooBar", "foobar"]   # a minute apart
+    assert names(api, sort="creationDate") == created
+    assert names(api, sort="-creationDate") == created[::-1]
+    by_id = sorted(named_keys.values(), key=lambda k: k["id"])
+    assert names(api) == [k["name"] for k in by_id]      # by id when sort is absent
+    api.call("POST", f"{KEYS}/{named_keys['alpha']['id']}/actions/disable")
+    assert names(api, sort="-state,creationDate") == ["alpha", "zeta", "mid-FooBar", "foobar"]
+    assert names(api, sort="creationDate", limit=2, offset=1) == created[1:3]
+
+
+@pytest.mark.parametrize("params", [{"sort": "name"}, {"sort": "id,"}, {"sort": "--id"},
+                                    {"search": "not:"}, {"search": "x" * 1001}])
+def test_bad_search_or_sort_is_400(api, named_keys, params):
+    response = api.get(KEYS, params=params)
+    assert reason(response) == (400, "INVALID_QUERY_PARAM_ERR")
+    assert response.json()["resources"][0]["reasons"][0]["target"]["name"] == \
+        next(iter(params))

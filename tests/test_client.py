@@ -114,6 +114,10 @@ def test_byok_import_then_read_list_and_count(client):
     meta = client.get_key_metadata(key["id"])
     assert meta["id"] == key["id"] and "payload" not in meta
     assert [k["id"] for k in client.list_keys()] == [key["id"]]
+    other = client.create_root_key("generated")
+    assert [k["id"] for k in client.list_keys(search="byok")] == [key["id"]]
+    assert [k["id"] for k in client.list_keys(sort="-imported")] == [key["id"], other["id"]]
+    client.delete_key(other["id"])
     assert client.key_total() == 1
     assert status_of(client) == 200
 

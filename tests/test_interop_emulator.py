@@ -420,7 +420,7 @@ def test_key_filter_with_ibm_client(kp, clock):
         got = kp.get_keys(bluemix_instance=INSTANCE, filter=filter_text, **kw)
         return [k["id"] for k in got.get_result().json()["resources"]]
 
-    assert ids("state=1,5 extractable=false") == [first["id"], second["id"]]
+    assert ids("state=1,5 extractable=false") == sorted([first["id"], second["id"]])
     assert ids("state=5") == [first["id"]]
     assert ids("lastRotateDate=none state=0,1,2,3,5") == [first["id"]]
     assert ids('creationDate=gt:"2026-01-01T12:00:00Z"') == [second["id"]]
@@ -433,6 +433,13 @@ def test_key_filter_with_ibm_client(kp, clock):
     with pytest.raises(ApiException) as info:   # state both ways -> 400
         kp.get_keys(bluemix_instance=INSTANCE, filter="state=1", state=[1])
     assert code_of(info) == (400, "INVALID_QUERY_PARAM_ERR")
+    found = kp.get_keys(bluemix_instance=INSTANCE, search="exact:SECOND", sort="-creationDate",
+                        state=[0, 1, 2, 3, 5]).get_result().json()
+    assert [k["id"] for k in found["resources"]] == [second["id"]]
+    assert ibm.CollectionMetadataListKeys.from_dict(found["metadata"]).search_query.exact is True
+    newest_first = kp.get_keys(bluemix_instance=INSTANCE, sort="-creationDate",
+                               state=[1, 5]).get_result().json()["resources"]
+    assert [k["id"] for k in newest_first] == [second["id"], first["id"]]
 
 
 @pytest.mark.parametrize("text", ["state", "colour=red", "state=1 state=2", "state=9",

@@ -48,8 +48,9 @@ Mock's choices (behaviours the reference marks UNCONFIRMED; the mock picks one):
   with the key, otherwise 204. Restore (no body needed; an older-style body is ignored)
   -> 201 with the key, Active again: 30 s after deletion (REQ_TOO_EARLY_ERR), within 30
   days (KEY_RESTORE_EXPIRED), not past expirationDate (KEY_EXPIRED_ERR).
-- GET /keys lists states 0-3 unless `state` asks for 5; limit 1..5000 (default 200).
-  GET and HEAD /keys also take `filter` (filters.py) and the X-Kms-Key-Ring scope.
+- GET /keys lists states 0-3 unless `state` asks for 5, sorted by id (IBM's default);
+  limit 1..5000 (default 200). GET and HEAD /keys also take `filter` (filters.py) and the
+  X-Kms-Key-Ring scope; GET takes `search` and `sort` too (search.py).
   Bad query values -> 400 INVALID_QUERY_PARAM_ERR.
 - /versions of a non-active key without allKeyStates=true -> 409
   KEY_ACTION_INVALID_STATE_ERR. Standard keys have one version.

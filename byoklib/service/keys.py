@@ -14,6 +14,7 @@ from .model import (ACTIVE, DESTROYED, KEY_TYPE, RESTORE_WINDOW, STATES, VERSION
                     WAIT_AFTER_UPDATE, KeyRecord, Version, collection, whole_seconds)
 from .policies import (check_rotation_policy_allowed, dual_auth_settings, rotation_settings,
                        set_dual_auth_policy, set_rotation_policy)
+from .search import Search, searched, sort_terms, sorted_keys
 from .tokens import secure_fields
 
 STANDARD_MAX_BYTES = 7500
@@ -173,13 +174,19 @@ class KeysMixin:
             return self._key(instance_id, key_id).metadata(self.clock.now())
 
     def list_keys(self, instance_id: str, limit=None, offset=None, state=None,
-                  extractable=None, key_filter=None) -> list[dict]:
+                  extractable=None, key_filter=None, search=None, sort=None) -> dict:
+        """GET /keys: the collection, sorted (by id unless `sort` says otherwise) and
+        searched (search.py) before `offset` and `limit` cut a page from it."""
         limit = validate.query_int(limit, "limit", *LIST_LIMIT)
         offset = validate.query_int(offset, "offset", 0, 10**9, 0)
+        query, terms = Search.parse(search), sort_terms(sort)
         with self._lock:
             now = self.clock.now()
             keys = self._matching(instance_id, state, extractable, now, key_filter)
-            return [k.metadata(now) for k in keys[offset:offset + limit]]
+            keys = searched(sorted_keys(keys, terms, now), query)
+            extra = {"searchQuery": query.metadata()} if query else {}
+            return collection(KEY_TYPE, [k.metadata(now) for k in keys[offset:offset + limit]],
+                              **extra)
 
     def key_total(self, instance_id: str, state=None, extractable=None, key_filter=None) -> int:
         with self._lock:
