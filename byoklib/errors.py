@@ -115,6 +115,10 @@ CATALOGUE: dict[str, ReasonCode] = {r.code: r for r in [
     # DOC:errors #34: the body of a 401 is only its errorMsg, "Unauthorized: <this>"
     _r("UNAUTHORIZED_ERR", 401, "The user does not have access to the specified resource",
        reasons_in_body=False),
+    # strict mode's answer to a known token on another instance: DESIGN.md's public contract
+    # says 403; IBM documents only 401 UNAUTHORIZED_ERR for "no access"
+    _r("FORBIDDEN_ERR", 403, "The token does not grant access to this instance",
+       confirmed=False),
     _r("BEARER_SUB_EXTRACTION_ERR", 400, "Extracting the subject from the bearer token "
        "failed: Make sure the bearer token passed is the correct one (and correct format) "
        "and is allowed to perform requested actions"),

@@ -201,12 +201,14 @@ class WSGIHandler(BaseHTTPRequestHandler):
             self.send_error(HTTPStatus.NOT_IMPLEMENTED)
             return None, False
         if codings:
+            if length_text is not None:   # both framings: chunked wins, then close (RFC 9112 6.3)
+                self.close_connection = True
             body, complete = self._read_chunked()
             if body is None:
                 self.send_error(HTTPStatus.BAD_REQUEST)
                 return None, False
             length_text = str(len(body)) if complete else str(self.server.max_body + 1)
-        elif length_text:
+        elif length_text is not None:
             # ASCII digits only: int() also takes "+2", " 2" and "2_0"
             if not (length_text.isascii() and length_text.isdigit() and len(length_text) < 19):
                 self.send_error(HTTPStatus.BAD_REQUEST)
@@ -250,27 +252,29 @@ class WSGIHandler(BaseHTTPRequestHandler):
     def _read_chunked(self) -> tuple[bytes | None, bool]:
         """(body, complete). The body is None when the chunked framing is broken (answer
         400); `complete` is False when it would pass `max_body` (the app answers 413). No
-        more than `max_body` bytes are ever held."""
-        parts, total = [], 0
+        more than `max_body` bytes are ever held (in one buffer: a list of many small
+        chunks would cost tens of times their size)."""
+        body = bytearray()
         while True:
-            size_text = self.rfile.readline(100).split(b";")[0].strip()
+            line = self.rfile.readline(MAX_HEADER_LINE + 1)
+            if not line.endswith(b"\n"):   # cut short, or longer than any header line
+                return None, False
+            size_text = line.split(b";")[0].strip()
             if not CHUNK_SIZE.fullmatch(size_text):
                 return None, False
             size = int(size_text, 16)
             if size == 0:
-                while True:   # trailer fields, up to the empty line
-                    line = self.rfile.readline(1000)
-                    if line in (b"\r\n", b"\n"):
-                        return b"".join(parts), True
-                    if not line:
-                        return None, False
-            total += size
-            if total > self.server.max_body:
+                try:
+                    read_header_fields(self.rfile)   # trailer fields, bounded as headers are
+                except HeaderError:
+                    return None, False
+                return bytes(body), True
+            if len(body) + size > self.server.max_body:
                 return b"", False
             chunk = self.rfile.read(size)
             if len(chunk) < size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
                 return None, False
-            parts.append(chunk)
+            body += chunk
 
     def _send(self, status: str, headers: list, body: bytes, keep: bool) -> None:
         code = int(status.split(" ", 1)[0])
@@ -281,7 +285,7 @@ class WSGIHandler(BaseHTTPRequestHandler):
         wants_close = (not isinstance(headers_in, RequestHeaders)
                        or headers_in.get("Connection", "").lower() == "close"
                        or self.request_version == "HTTP/1.0")
-        if wants_close or not keep:
+        if wants_close or not keep or self.close_connection:
             headers = [*headers, ("Connection", "close")]
             self.close_connection = True
         head = [f"{self.protocol_version} {status}\r\n",

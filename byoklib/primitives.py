@@ -185,7 +185,9 @@ _RFC3339 = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}
 
 def parse_rfc3339(value, name: str = "date") -> datetime:
     """An aware datetime from an RFC 3339 date-time such as `2030-01-31T12:00:00Z` or
-    `2030-01-31T14:00:00.5+02:00`; raises `ValueError` naming `name` for anything else."""
+    `2030-01-31T14:00:00.5+02:00`; raises `ValueError` naming `name` for anything else,
+    including a leap second (`23:59:60`, which RFC 3339 allows and `datetime` cannot hold)
+    and a date that has no UTC value before year 10000."""
     if not isinstance(value, str):
         raise ValueError(f"{name} must be an RFC 3339 string, not {type(value).__name__}")
     match = _RFC3339.fullmatch(value)

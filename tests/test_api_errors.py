@@ -199,11 +199,11 @@ def test_strict_mode_isolates_tokens_and_instances(service):
         key = a.root_key()
         assert b.root_key()["id"] != key["id"]
         assert Api(server.url, "inst-c", "token-b").get("/api/v2/keys").status_code == 200
-        # a token without access to the instance: the 401 of DOC:errors #34 too
+        # a known token on another instance: 403 (DESIGN.md's contract for strict mode)
         assert_error(Api(server.url, "inst-a", "token-b").get(f"/api/v2/keys/{key['id']}"),
-                     401, "UNAUTHORIZED_ERR")
+                     403, "FORBIDDEN_ERR")
         assert_error(Api(server.url, "inst-b", "token-a").get("/api/v2/keys"),
-                     401, "UNAUTHORIZED_ERR")
+                     403, "FORBIDDEN_ERR")
         assert_error(Api(server.url, "inst-a", "token-x").get("/api/v2/keys"),
                      401, "UNAUTHORIZED_ERR")
         assert_error(requests.get(server.url + "/api/v2/keys",

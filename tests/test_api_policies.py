@@ -94,6 +94,22 @@ def test_both_key_policies_in_one_put(api):
         (400, "BODY_QUERY_PARAM_MISMATCH_ERR")
 
 
+def test_both_key_policies_as_two_resources_and_a_policy_read_back(api):
+    """IBM's Go client (SetPolicies) sends one resource per policy; a policy as GET shows
+    it (id, crn, createdBy, ...) can be PUT again."""
+    key = api.root_key()
+    path = f"/api/v2/keys/{key['id']}/policies"
+    body = {"metadata": {"collectionType": POLICY, "collectionTotal": 2},
+            "resources": [{"type": POLICY, "rotation": {"interval_month": 2}},
+                          {"type": POLICY, "dualAuthDelete": {"enabled": True}}]}
+    response = api.call("PUT", path, json=body)
+    assert response.status_code == 200, response.text
+    read_back = api.get(path, params={"policy": "rotation"}).json()["resources"][0]
+    assert api.call("PUT", path, json=envelope(read_back, kind=POLICY)).status_code == 200
+    twice = body | {"resources": [body["resources"][0]] * 2}
+    assert reason(api.call("PUT", path, json=twice)) == (400, "BAD_BODY_ERR")
+
+
 def test_a_refused_pair_of_key_policies_sets_neither(api):
     imported = api.root_key(payload=primitives.b64encode(bytes(32)))
     path = f"/api/v2/keys/{imported['id']}/policies"
@@ -145,6 +161,14 @@ def test_several_distinct_instance_policies_in_one_put(api):
         "enabled": True, "attributes": {"allowed_ip": ["10.0.0.0/8", "2001:db8::/32"]}}}
     # stored, not enforced: this client on 127.0.0.1 is still served
     assert api.key(api.root_key()["id"])["state"] == 1
+
+
+def test_a_disabled_policy_with_empty_attributes_as_go_sends_it(api):
+    body = envelope({"policy_type": "allowedNetwork",
+                     "policy_data": {"enabled": False, "attributes": {}}}, kind=POLICY)
+    assert api.call("PUT", INSTANCE_POLICIES, json=body).status_code == 204
+    assert api.get(INSTANCE_POLICIES).json()["resources"][0]["policy_data"] == \
+        {"enabled": False}
 
 
 def test_enforce_token_refuses_plain_imports_and_rotations(api, clock):

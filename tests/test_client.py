@@ -404,7 +404,7 @@ def test_error_body_fields_arrive_intact(client):
 
 # --- strict mode ------------------------------------------------------------------------------
 
-def test_strict_mode_401s(token_key_pairs):
+def test_strict_mode_401_and_403(token_key_pairs):
     with running_server(grants={"tok-a": "inst-a"},
                         key_pair_source=fixed_key_pairs(token_key_pairs)) as strict:
         with KeyProtectClient(strict.url, "inst-a", "tok-a") as granted:
@@ -414,7 +414,7 @@ def test_strict_mode_401s(token_key_pairs):
             with raises_code("UNAUTHORIZED_ERR", 401):
                 stranger.list_keys()
         with KeyProtectClient(strict.url, "inst-b", "tok-a") as elsewhere:
-            with raises_code("UNAUTHORIZED_ERR", 401):
+            with raises_code("FORBIDDEN_ERR", 403):
                 elsewhere.list_keys()
 
 

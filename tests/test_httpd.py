@@ -211,9 +211,10 @@ def test_a_request_cut_short_by_the_end_of_the_connection_is_not_carried_out(ser
     (b"Transfer-Encoding: chunked\r\n", b"+5\r\nabcde\r\n0\r\n\r\n", 400),
     (b"Transfer-Encoding: chunked\r\n", b"5\r\nabcdeXX0\r\n\r\n", 400),   # no CRLF after data
     (b"Content-Length: +2\r\n", b"{}", 400),
+    (b"Content-Length:\r\n", b"{}", 400),                                # empty, not "none"
     (b"Content-Length: 2_0\r\n", b"{}" + b" " * 18, 400),
 ], ids=["gzip-chunked", "negative-chunk", "signed-chunk", "chunk-without-crlf",
-        "signed-length", "underscored-length"])
+        "signed-length", "empty-length", "underscored-length"])
 def test_framing_that_is_not_plain_http_1_1_is_refused(conn, server, framing, body, expected):
     assert_http_layer_error(conn, TOKEN_POST + framing + b"\r\n" + body, expected)
     assert not token_exists(server)
@@ -222,8 +223,11 @@ def test_framing_that_is_not_plain_http_1_1_is_refused(conn, server, framing, bo
 def test_the_access_log_escapes_control_characters(conn, caplog):
     caplog.set_level(logging.INFO, logger="byoklib.server")
     status_of(conn, f"GET /api/v2/keys/\x1b[2J\x1b[31mFAKE HTTP/1.1\r\n{HEADERS}\r\n".encode())
-    lines = [r.getMessage() for r in caplog.records if "FAKE" in r.getMessage()]
-    assert lines and all("\x1b" not in line and "\\x1b[2J" in line for line in lines)
+    deadline = time.monotonic() + 5   # the answer leaves before its log line is written
+    while not (lines := [r.getMessage() for r in caplog.records if "FAKE" in r.getMessage()]):
+        assert time.monotonic() < deadline, "no log line for the request"
+        time.sleep(0.01)
+    assert all("\x1b" not in line and "\\x1b[2J" in line for line in lines)
 
 
 def test_a_client_resetting_mid_body_leaves_one_log_line_not_a_traceback(server, caplog, capfd):
@@ -237,3 +241,22 @@ def test_a_client_resetting_mid_body_leaves_one_log_line_not_a_traceback(server,
         time.sleep(0.01)
     assert "Traceback" not in capfd.readouterr().err
     assert not token_exists(server)
+
+
+def test_chunk_extensions_and_trailers_of_any_sane_length_are_read(conn):
+    body = b'{"expiration": 300}'
+    chunked = (f"{len(body):x};name={'v' * 200}\r\n".encode() + body + b"\r\n0\r\n"
+               + b"X-Trailer: " + b"t" * 2000 + b"\r\n\r\n")
+    status, headers, answer = exchange(conn, TOKEN_POST + b"Transfer-Encoding: chunked\r\n\r\n"
+                                       + chunked)
+    assert status == 200 and json.loads(answer)["maxAllowedRetrievals"] == 1
+    assert headers.get("connection") != "close"   # and the next request on it is answered
+    assert status_of(conn, f"GET /api/v2/import_token HTTP/1.1\r\n{HEADERS}\r\n".encode()) == 200
+
+
+def test_chunked_with_a_content_length_too_is_read_as_chunked_then_closed(conn):
+    body = b'{"expiration": 300}'
+    chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+    status, headers, _ = exchange(conn, TOKEN_POST + b"Transfer-Encoding: chunked\r\n"
+                                  b"Content-Length: 5\r\n\r\n" + chunked)
+    assert status == 200 and headers["connection"] == "close"   # RFC 9112 6.3

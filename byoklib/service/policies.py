@@ -1,26 +1,29 @@
 """Policies: a key's rotation and dualAuthDelete policies, and the instance policies
 keyCreateImportAccess, dualAuthDelete, rotation, allowedNetwork, allowedIP and metrics.
 
-From IBM's documentation and Python SDK: a key's PUT may set both policies in one resource
-(SetMultipleKeyPoliciesResource); an instance PUT may set several distinct policies
-(DOC:errors #15), the same one twice -> 400 NUM_COLLECTION_RESOURCE_ERR; unknown fields
--> 400 BAD_BODY_ERR (DOC:errors #4); a key policy has its own CRN, `...:policy:<id>`
-(DOC:errors #14), and a `type`.
+From IBM's documentation and clients: a key's PUT may set both policies, in one resource
+(Python SDK: SetMultipleKeyPoliciesResource) or one resource each (Go client); an instance
+PUT may set several distinct policies (DOC:errors #15), the same one twice -> 400
+NUM_COLLECTION_RESOURCE_ERR; unknown fields -> 400 BAD_BODY_ERR (DOC:errors #4); a key
+policy has its own CRN, `...:policy:<id>` (DOC:errors #14), and a `type`.
 
 Mock's choices (the reference is silent on these):
-- PUT /keys/{id}/policies takes one resource holding `rotation`, `dualAuthDelete` or both
-  (`?policy=` may name one; a body for another -> 400 BODY_QUERY_PARAM_MISMATCH_ERR;
-  neither -> 400 INVALID_FIELD_ERR) and answers 200 with the policies it set, one
-  resource each, rotation first. GET lists the key's policies (rotation first), or the
-  one `?policy=` names.
+- The fields GET shows beside a policy (id, crn, createdBy, ...) are ignored on PUT, so a
+  policy read back can be sent again.
+- PUT /keys/{id}/policies (`?policy=` may name one; a body for another -> 400
+  BODY_QUERY_PARAM_MISMATCH_ERR; neither -> 400 INVALID_FIELD_ERR) answers 200 with the
+  policies it set, one resource each, rotation first. GET lists the key's policies
+  (rotation first), or the one `?policy=` names.
 - A key's dualAuthDelete cannot be reverted once enabled (IBM's KeyPolicyDualAuthDelete
   docstring): `enabled: false` on such a key -> 400 INVALID_FIELD_ERR. Keys show
   `dualAuthDelete: {enabled[, keySetForDeletion, authExpiration]}`.
 - Instance policies: 204; with `?policy=`, one resource (NUM_COLLECTION_RESOURCE_ERR
   otherwise). rotation, allowedNetwork and allowedIP need `attributes` when enabled and
-  refuse them when disabled (IBM's model docstrings) -> 400 BAD_BODY_ERR; interval_month 1..12; allowed_network
-  `public-and-private` or `private-only`; allowedIP's `allowed_ip` a non-empty list of
-  CIDR subnets (host bits allowed); dualAuthDelete and metrics take no attributes.
+  refuse them when disabled (IBM's model docstrings) -> 400 BAD_BODY_ERR, though
+  `attributes: {}` with a disabled policy, as IBM's Go client sends, counts as none;
+  interval_month 1..12; allowed_network `public-and-private` or `private-only`; allowedIP's
+  `allowed_ip` a non-empty list of CIDR subnets (host bits allowed); dualAuthDelete and
+  metrics take no attributes.
 - Enforced: an enabled instance dualAuthDelete policy gives every key created afterwards
   dualAuthDelete; an enabled instance rotation policy gives every generated root key
   created afterwards that rotation policy (imported and standard keys cannot have one).
@@ -45,6 +48,9 @@ KEY_POLICIES = ("rotation", "dualAuthDelete")
 INSTANCE_POLICIES = (KCIA, "dualAuthDelete", "rotation", "allowedNetwork", "allowedIP",
                      "metrics")
 ALLOWED_NETWORKS = ("public-and-private", "private-only")
+# What GET shows besides the policy itself: a PUT of a policy as read back ignores them.
+AS_READ = ("id", "crn", "createdBy", "creationDate", "updatedBy", "lastUpdateDate",
+           "lastUpdated")
 KCIA_DEFAULTS = {"create_root_key": True, "create_standard_key": True, "import_root_key": True,
                  "import_standard_key": True, "enforce_token": False}
 
@@ -56,9 +62,16 @@ class PoliciesMixin:
     def put_key_policies(self, instance_id: str, key_id: str, body, policy=None) -> dict:
         if policy not in (None, "", *KEY_POLICIES):
             raise _unknown_policy(policy)
-        resource = validate.envelope(body, POLICY_TYPE)
-        validate.only_fields(resource, ("type", *KEY_POLICIES), "the policy")
-        given = [name for name in KEY_POLICIES if resource.get(name) is not None]
+        # one resource holding both (IBM's Python SDK) or one resource each (IBM's Go client)
+        resource = {}
+        for item in validate.envelope_resources(body, POLICY_TYPE, most=len(KEY_POLICIES)):
+            validate.only_fields(item, ("type", *KEY_POLICIES, *AS_READ), "the policy")
+            for name in KEY_POLICIES:
+                if item.get(name) is not None:
+                    if name in resource:
+                        raise validate.bad_body(f"The {name} policy is given twice", name)
+                    resource[name] = item[name]
+        given = [name for name in KEY_POLICIES if name in resource]
         if not given:
             raise validate.field_error(policy or "rotation", "a policy object")
         if policy and given != [policy]:
@@ -221,7 +234,7 @@ def set_dual_auth_policy(key: KeyRecord, enabled: bool, now) -> None:
 
 def _instance_policy(resource: dict, policy) -> tuple[str, dict]:
     """One validated instance-policy resource -> (policy_type, policy_data)."""
-    validate.only_fields(resource, ("policy_type", "policy_data"), "the policy")
+    validate.only_fields(resource, ("policy_type", "policy_data", *AS_READ), "the policy")
     policy_type = resource.get("policy_type")
     if policy_type not in INSTANCE_POLICIES or (policy and policy_type != policy):
         raise KeyProtectError.of("BODY_QUERY_PARAM_MISMATCH_ERR" if policy else
@@ -232,7 +245,10 @@ def _instance_policy(resource: dict, policy) -> tuple[str, dict]:
     if enabled is None:
         raise validate.field_error("enabled", "a boolean (true or false)")
     policy_data = {"enabled": enabled}
-    attributes = _instance_attributes(policy_type, enabled, data.get("attributes"))
+    given = data.get("attributes")
+    if not enabled and given == {}:   # IBM's Go client sends {} with a disabled policy
+        given = None
+    attributes = _instance_attributes(policy_type, enabled, given)
     if attributes is not None:
         policy_data["attributes"] = attributes
     return policy_type, policy_data
