@@ -148,6 +148,13 @@ class KeyProtectError(Exception):
         """Raise-ready error for a catalogued code, with its documented status."""
         return cls(CATALOGUE[code].status, code, message, target)
 
+    def in_context(self, context: str | None) -> "KeyProtectError":
+        """Name what could not be done in errorMsg, as Key Protect does ("Bad Request: Key
+        could not be created: Please see `reasons` ... (CODE)"); returns self."""
+        if context:
+            self.error_msg = _error_msg(self.status, self.code, context)
+        return self
+
     def to_body(self) -> dict:
         """The JSON body Key Protect sends for this error."""
         reason = {"code": self.code, "message": self.message, "status": self.status,
@@ -168,9 +175,10 @@ class KeyProtectError(Exception):
                 f"message={self.message!r}, target={self.target!r})")
 
 
-def _error_msg(status: int, code: str) -> str:
+def _error_msg(status: int, code: str,
+               context: str = "The request could not be completed") -> str:
     try:
         phrase = HTTPStatus(status).phrase
     except ValueError:
         phrase = "Error"
-    return f"{phrase}: The request could not be completed: Please see `reasons` for more details ({code})"
+    return f"{phrase}: {context}: Please see `reasons` for more details ({code})"

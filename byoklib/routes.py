@@ -343,5 +343,49 @@ API = {
     "/api/v2/key_rings": {"GET": list_key_rings},
     "/api/v2/key_rings/<ring_id>": {"POST": create_key_ring, "DELETE": delete_key_ring},
 }
+
+# What a failed call's errorMsg says could not be done ("Bad Request: Key could not be
+# created: Please see `reasons` for more details (CODE)"), in the words of IBM's
+# error-message page and Go client tests; calls they show no failure of say it alike.
+CONTEXTS = {
+    post_import_token: "Import Token could not be created",
+    get_import_token: "Import Token could not be retrieved",
+    create_key: "Key could not be created", create_key_with_policy_overrides:
+    "Key could not be created", list_keys: "Keys could not be retrieved",
+    key_total: "Keys could not be retrieved", get_key: "Key could not be retrieved",
+    get_key_metadata: "Key could not be retrieved", delete_key: "Key could not be deleted",
+    patch_key: "Key could not be updated",
+    list_key_versions: "KeyVersion(s) could not be retrieved",
+    restore_key: "Key could not be restored", purge_key: "Key could not be purged",
+    put_key_policies: "Key policy could not be created",
+    get_key_policies: "Key policies could not be retrieved",
+    put_instance_policy: "Instance policy could not be created",
+    get_instance_policies: "Instance policies could not be retrieved",
+    list_key_registrations: "Registrations could not be retrieved",
+    list_all_registrations: "Registrations could not be retrieved",
+    create_key_alias: "Key alias could not be created",
+    delete_key_alias: "Key alias could not be deleted",
+    list_key_rings: "Key rings could not be retrieved",
+    create_key_ring: "Key ring could not be created",
+    delete_key_ring: "Key ring could not be deleted",
+}
+ACTION_CONTEXTS = {
+    "wrap": "Wrap with key could not be performed",
+    "unwrap": "Unwrap with key could not be performed",
+    "rewrap": "Rewrap with key could not be performed",
+    "rotate": "Key could not be rotated", "disable": "Key could not be disabled",
+    "enable": "Key could not be enabled",
+    "sync": "Could not initiate sync requests to associated resources",
+}
+
+
+def error_context(handler, args: dict, request: ApiRequest) -> str | None:
+    """The errorMsg context of a call to `handler` (None: the generic one)."""
+    if handler in (key_action, key_action_by_query):
+        action = args.get("action") or request.query("action")
+        return ACTION_CONTEXTS.get(action, "Action could not be performed on key")
+    return CONTEXTS.get(handler)
+
+
 ROUTES = Map([Rule(path, endpoint=path) for path in API],
              strict_slashes=False, merge_slashes=False)

@@ -55,8 +55,8 @@ from byoklib.errors import KeyProtectError
 from byoklib.hsm import HSM, KeyPairPool
 from byoklib.httpd import KeepAliveWSGIServer
 from byoklib.routes import (API, COLLECTION, ERROR, JSON, KEY_ACTION,  # noqa: F401 (re-exported)
-                            MAX_BODY_BYTES, ROUTES, ApiRequest, Call, Reply, error_reply,
-                            reply)
+                            MAX_BODY_BYTES, ROUTES, ApiRequest, Call, Reply, error_context,
+                            error_reply, reply)
 from byoklib.service import KeyProtectService
 
 log = logging.getLogger("byoklib.server")
@@ -102,13 +102,16 @@ class KeyProtectApp:
 
     def handle(self, request: ApiRequest) -> Reply:
         handler, args = route(request)
-        token = bearer_token(request)
-        instance = instance_id(request)
-        self.check_grant(token, instance)
-        # X-Kms-Key-Ring scopes the key lookups of this call (see byoklib.service.rings)
-        ring = request.header("X-Kms-Key-Ring").strip() or None
-        with self.service.key_ring_scope(ring):
-            return handler(Call(self.service, request, instance, args))
+        try:
+            token = bearer_token(request)
+            instance = instance_id(request)
+            self.check_grant(token, instance)
+            # X-Kms-Key-Ring scopes the key lookups of this call (see byoklib.service.rings)
+            ring = request.header("X-Kms-Key-Ring").strip() or None
+            with self.service.key_ring_scope(ring):
+                return handler(Call(self.service, request, instance, args))
+        except KeyProtectError as error:
+            raise error.in_context(error_context(handler, args, request))
 
     def check_grant(self, token: str, instance: str) -> None:
         if self.grants is None:

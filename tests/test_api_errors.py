@@ -247,3 +247,23 @@ def test_reprs_redact_secrets(server, api, token_key_pairs):
     # the validated request a plain import travels in (a traceback with locals shows it)
     spec = KeySpec("k", False, None, None, [], [], material, False)
     assert repr(material) not in repr(spec) and material.hex() not in repr(spec)
+
+
+# --- errorMsg names what could not be done, as Key Protect's does ----------------------------
+
+def test_error_msg_names_the_operation(api):
+    def error_msg(response):
+        return response.json()["resources"][0]["errorMsg"]
+
+    assert error_msg(api.post("/api/v2/keys", json=[])) == (
+        "Bad Request: Key could not be created: Please see `reasons` for more details "
+        "(BAD_BODY_ERR)")
+    assert error_msg(api.get("/api/v2/import_token")).startswith(
+        "Not Found: Import Token could not be retrieved: ")
+    key = api.root_key()
+    assert error_msg(api.action(key["id"], "wrap", {"plaintext": "not base64!"})).startswith(
+        "Bad Request: Wrap with key could not be performed: ")
+    assert error_msg(api.action(key["id"], "setKeyForDeletion")).startswith(
+        "Conflict: Action could not be performed on key: ")
+    assert error_msg(api.get("/api/v2/nothing-here")).startswith(
+        "Not Found: The request could not be completed: ")
