@@ -86,8 +86,7 @@ class PoliciesMixin:
             # every check before any change, so a refused pair leaves both policies as they were
             if rotation is not None:
                 check_rotation_policy_allowed(key.extractable, key.imported)
-            if dual_auth is not None:
-                check_dual_auth_change(key, dual_auth["enabled"])
+            if dual_auth is not None:   # checks that it is not a revert before it sets
                 set_dual_auth_policy(key, dual_auth["enabled"], now)
             if rotation is not None:
                 set_rotation_policy(key, rotation, now)
@@ -219,14 +218,10 @@ def dual_auth_settings(value) -> dict:
     return {"enabled": enabled}
 
 
-def check_dual_auth_change(key: KeyRecord, enabled: bool) -> None:
+def set_dual_auth_policy(key: KeyRecord, enabled: bool, now) -> None:
     if key.dual_auth and not enabled:
         raise validate.field_error("enabled", "true: a dualAuthDelete policy cannot be "
                                               "reverted once set")
-
-
-def set_dual_auth_policy(key: KeyRecord, enabled: bool, now) -> None:
-    check_dual_auth_change(key, enabled)
     key.dual_auth = enabled
     key.dual_auth_policy = _policy_resource(key, key.dual_auth_policy, "dualAuthDelete",
                                             {"enabled": enabled}, now)
