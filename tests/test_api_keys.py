@@ -4,6 +4,7 @@ import uuid
 import pytest
 
 from byoklib import primitives
+from byoklib.service.search import sort_terms
 from conftest import KEY_TYPE, reason, secure_fields
 
 KEYS = "/api/v2/keys"
@@ -94,6 +95,9 @@ def test_extractable_defaults_to_true(api):
     # a date Python cannot express in UTC must be refused, not stored and then fail every
     # listing of the instance with a 500
     ({"name": "ok", "expirationDate": "9999-12-31T23:59:59-01:00"}, "INVALID_FIELD_ERR",
+     "expirationDate"),
+    # less than a second ahead: stored without its fraction, it would be expired at birth
+    ({"name": "ok", "expirationDate": "2026-01-01T12:00:00.999Z"}, "INVALID_FIELD_ERR",
      "expirationDate"),
     # ISO 8601 but not RFC 3339: basic format, week date (DOC:errors shows only RFC 3339)
     ({"name": "ok", "expirationDate": "20300101T000000Z"}, "INVALID_FIELD_ERR",
@@ -360,3 +364,19 @@ def test_bad_search_or_sort_is_400(api, named_keys, params):
     assert reason(response) == (400, "INVALID_QUERY_PARAM_ERR")
     assert response.json()["resources"][0]["reasons"][0]["target"]["name"] == \
         next(iter(params))
+
+
+def test_a_filter_date_means_the_utc_day_whatever_offset_the_dates_carry(api):
+    key = api.root_key(expirationDate="2030-01-01T00:30:00+01:00")   # 2029-12-31T23:30Z
+    assert key["expirationDate"] == "2029-12-31T23:30:00Z"
+    assert [k["id"] for k in api.get(KEYS, params={
+        "filter": 'expirationDate="2029-12-31T00:00:00Z"'}).json()["resources"]] == [key["id"]]
+    assert api.get(KEYS, params={
+        "filter": 'expirationDate="2030-01-01T00:00:00Z"'}).json()["resources"] == []
+
+
+def test_a_property_named_again_in_sort_is_dropped(api, named_keys):
+    """A repeat decides nothing, and each term would sort every key under the lock."""
+    text = "-creationDate," + "state,creationDate," * 50 + "id"
+    assert sort_terms(text) == [("creationDate", True), ("state", False), ("id", False)]
+    assert names(api, sort=text) == names(api, sort="-creationDate,state")

@@ -120,12 +120,18 @@ def test_a_refused_pair_of_key_policies_sets_neither(api):
     assert api.key(imported["id"])["dualAuthDelete"]["enabled"] is False
 
 
-def test_unknown_fields_in_a_key_policy_are_refused(api):
+@pytest.mark.parametrize("resource", [
+    {"type": POLICY, "rotation": {"interval_month": 2}, "extra_field": "junk data"},
+    {"type": POLICY, "rotation": {"interval_month": 2, "bogus": 1}},
+    {"type": POLICY, "dualAuthDelete": {"enabled": True, "bogus": True}},
+    {"type": "not-a-policy-type", "rotation": {"interval_month": 2}},
+    {"type": 5, "rotation": {"interval_month": 2}},
+])
+def test_unknown_fields_or_types_in_a_key_policy_are_refused(api, resource):
     key = api.root_key()
     path = f"/api/v2/keys/{key['id']}/policies"
-    body = envelope({"type": POLICY, "rotation": {"interval_month": 2},
-                     "extra_field": "junk data"}, kind=POLICY)
-    assert reason(api.call("PUT", path, json=body)) == (400, "BAD_BODY_ERR")
+    assert reason(api.call("PUT", path, json=envelope(resource, kind=POLICY))) == \
+        (400, "BAD_BODY_ERR")
     assert api.get(path).json()["resources"] == []
 
 
@@ -230,6 +236,8 @@ def test_each_attribute_gates_its_kind_of_key(api, attribute, resource):
               kind=POLICY), {}, "BAD_BODY_ERR"),
     (allowed_ip_body([]), {}, "INVALID_FIELD_ERR"),
     (allowed_ip_body(["not-a-subnet/8"]), {}, "INVALID_FIELD_ERR"),
+    (allowed_ip_body(["1.2.3.4/255.0.0.0"]), {}, "INVALID_FIELD_ERR"),   # a netmask, not CIDR
+    (allowed_ip_body(["fe80::1%eth0/64"]), {}, "INVALID_FIELD_ERR"),
     (allowed_ip_body("10.0.0.0/8"), {}, "INVALID_FIELD_ERR"),
     (kcia_body() | {"resources": []}, {}, "COLLECTION_TOTAL_MISMATCH_ERR"),
 ])

@@ -16,7 +16,7 @@ Mock's choices (the docstring leaves them open):
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from byoklib.errors import KeyProtectError
 from byoklib.primitives import parse_rfc3339
@@ -62,7 +62,7 @@ class KeyFilter:
             elif value is None:
                 return False
             elif op is None:
-                if value.date() != moment.date():
+                if value.astimezone(timezone.utc).date() != moment.astimezone(timezone.utc).date():
                     return False
             elif not OPERATORS[op](value, moment):
                 return False

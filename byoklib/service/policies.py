@@ -22,7 +22,8 @@ Mock's choices (the reference is silent on these):
   refuse them when disabled (IBM's model docstrings) -> 400 BAD_BODY_ERR, though
   `attributes: {}` with a disabled policy, as IBM's Go client sends, counts as none;
   interval_month 1..12; allowed_network `public-and-private` or `private-only`; allowedIP's
-  `allowed_ip` a non-empty list of CIDR subnets (host bits allowed); dualAuthDelete and
+  `allowed_ip` a non-empty list of CIDR subnets, address/prefix length (host bits
+  allowed, as in DOC:errors #34's example; no netmasks, no IPv6 zones); dualAuthDelete and
   metrics take no attributes.
 - Enforced: an enabled instance dualAuthDelete policy gives every key created afterwards
   dualAuthDelete; an enabled instance rotation policy gives every generated root key
@@ -34,6 +35,7 @@ Mock's choices (the reference is silent on these):
 from __future__ import annotations
 
 import ipaddress
+import re
 import uuid
 
 from byoklib.errors import KeyProtectError
@@ -47,6 +49,7 @@ KCIA_ATTRIBUTES = ("create_root_key", "create_standard_key", "import_root_key",
 KEY_POLICIES = ("rotation", "dualAuthDelete")
 INSTANCE_POLICIES = (KCIA, "dualAuthDelete", "rotation", "allowedNetwork", "allowedIP",
                      "metrics")
+CIDR = re.compile(r"[0-9A-Fa-f:.]+/[0-9]{1,3}")
 ALLOWED_NETWORKS = ("public-and-private", "private-only")
 # What GET shows besides the policy itself: a PUT of a policy as read back ignores them.
 AS_READ = ("id", "crn", "createdBy", "creationDate", "updatedBy", "lastUpdateDate",
@@ -66,6 +69,8 @@ class PoliciesMixin:
         resource = {}
         for item in validate.envelope_resources(body, POLICY_TYPE, most=len(KEY_POLICIES)):
             validate.only_fields(item, ("type", *KEY_POLICIES, *AS_READ), "the policy")
+            if item.get("type", POLICY_TYPE) != POLICY_TYPE:
+                raise validate.bad_body(f"The type must be {POLICY_TYPE}", "type")
             for name in KEY_POLICIES:
                 if item.get(name) is not None:
                     if name in resource:
@@ -173,6 +178,7 @@ class PoliciesMixin:
 def rotation_settings(rotation) -> dict:
     """A validated `{"enabled", "interval_month"}` rotation object."""
     rotation = validate.obj(rotation, "rotation")
+    validate.only_fields(rotation, ("enabled", "interval_month"), "rotation")
     interval = validate.integer(rotation, "interval_month", 1, 12)
     if interval is None:
         raise validate.field_error("interval_month", "an integer from 1 to 12")
@@ -212,6 +218,7 @@ def policy_crn(key_crn: str, policy_id: str) -> str:
 
 def dual_auth_settings(value) -> dict:
     value = validate.obj(value, "dualAuthDelete")
+    validate.only_fields(value, ("enabled",), "dualAuthDelete")
     enabled = validate.boolean(value, "enabled")
     if enabled is None:
         raise validate.field_error("enabled", "a boolean (true or false)")
@@ -284,8 +291,8 @@ def _cidr_list(given: dict) -> list[str]:
     if set(given) - {"allowed_ip"} or not isinstance(networks, list) or not networks:
         raise validate.field_error("allowed_ip", "a list of IPv4 or IPv6 CIDR subnets")
     for network in networks:
-        try:
-            if not isinstance(network, str) or "/" not in network:
+        try:   # address/prefix length only: not 1.2.3.4/255.0.0.0 or an IPv6 zone
+            if not isinstance(network, str) or not CIDR.fullmatch(network):
                 raise ValueError(network)
             ipaddress.ip_network(network, strict=False)
         except ValueError:

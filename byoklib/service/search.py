@@ -101,17 +101,19 @@ def searched(keys: list[KeyRecord], search: Search | None) -> list[KeyRecord]:
 
 
 def sort_terms(text) -> list[tuple[str, bool]]:
-    """[(property, descending)] from `sort`; by id when it is absent."""
+    """[(property, descending)] from `sort`; by id when it is absent. A property named
+    again is dropped: it decides nothing, and each term costs a sort under the lock."""
     if text is None or text == "":
         return [("id", False)]
-    terms = []
+    first: dict[str, bool] = {}
     for term in text.split(",") if isinstance(text, str) else [None]:
         term = (term or "").strip()
         name = term[1:] if term.startswith("-") else term
         if name not in SORT_PROPERTIES:
             raise _bad("sort", "comma-separated key properties from " +
                        ", ".join(SORT_PROPERTIES) + ", each optionally prefixed with -")
-        terms.append((name, term.startswith("-")))
+        first.setdefault(name, term.startswith("-"))
+    terms = list(first.items())
     if "id" not in (name for name, _ in terms):
         terms.append(("id", False))   # a repeatable order for ties
     return terms

@@ -108,12 +108,12 @@ def future_date(body: dict, name: str, now: datetime) -> datetime | None:
     if value is None:
         return None
     try:
-        moment = parse_rfc3339(value, name)
+        moment = parse_rfc3339(value, name).replace(microsecond=0)   # as it will be stored
     except ValueError:
         moment = None
     if moment is None or moment <= now:
         raise field_error(name, "an RFC 3339 date in the future")
-    return moment.replace(microsecond=0)
+    return moment
 
 
 def envelope(body, collection_type: str, resources_code: str = "BAD_BODY_ERR") -> dict:
