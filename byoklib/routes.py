@@ -16,6 +16,7 @@ from werkzeug.routing import Map, Rule
 
 from byoklib.errors import KeyProtectError
 from byoklib.service import KeyProtectService
+from byoklib.service.model import KEY_TYPE, collection
 
 MAX_BODY_BYTES = 1024 * 1024
 JSON = "application/json"
@@ -309,8 +310,7 @@ def _registrations(call: Call, key_id) -> Reply:
 
 
 def _keys(resources: list[dict]) -> dict:
-    return {"metadata": {"collectionType": "application/vnd.ibm.kms.key+json",
-                         "collectionTotal": len(resources)}, "resources": resources}
+    return collection(KEY_TYPE, resources)
 
 
 def _object(body) -> dict:

@@ -62,11 +62,15 @@ class KeyFilter:
             elif value is None:
                 return False
             elif op is None:
-                if value.astimezone(timezone.utc).date() != moment.astimezone(timezone.utc).date():
+                if _utc_day(value) != _utc_day(moment):
                     return False
             elif not OPERATORS[op](value, moment):
                 return False
         return True
+
+
+def _utc_day(moment: datetime):
+    return moment.astimezone(timezone.utc).date()
 
 
 def _date_term(value: str):

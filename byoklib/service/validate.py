@@ -139,8 +139,9 @@ def envelope_resources(body, collection_type: str, resources_code: str = "BAD_BO
     # too many resources is said before a wrong total (DOC:errors #4: two keys under
     # collectionTotal 1 -> BAD_BODY_ERR "Only creation of one key per request is supported")
     if most is not None and len(resources) > most:
-        raise KeyProtectError.of(resources_code, "Only one resource per request is supported",
-                                 target=("field", "resources"))
+        raise KeyProtectError.of(resources_code, "Only one resource per request is supported"
+                                 if most == 1 else f"At most {most} resources per request "
+                                 "are supported", target=("field", "resources"))
     if total != len(resources):
         raise KeyProtectError.of("COLLECTION_TOTAL_MISMATCH_ERR",
                                  target=("field", "collectionTotal"))
