@@ -23,7 +23,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                              "turn, instead of fresh key pairs (repeatable)")
     parser.add_argument("--state", metavar="FILE",
                         help="keep the service's state in FILE (loaded on start, saved "
-                             "atomically after each change); key material in it is "
+                             "atomically after each change, authenticated by an HMAC); "
+                             "key material in it is "
                              "AES-GCM-sealed under the base64 32-byte key in "
                              "$BYOKLIB_STATE_KEY")
 
@@ -70,7 +71,7 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         serve(args.host, args.port, parse_grants(args.grant), key_pair_source=source,
               announce=lambda line: print(line, flush=True), state=state_option(args.state))
-    except ValueError as error:   # a state file the key does not open, or not a state
+    except ValueError as error:   # a state file the key does not open, changed, or not one
         raise SystemExit(f"--state {args.state}: {error}") from None
     return 0
 

@@ -1,6 +1,7 @@
 """serve --state: the service's state saved atomically and loaded back, key material sealed
 under the state key (byoklib.service.state)."""
 import base64
+import json
 import os
 
 import pytest
@@ -74,6 +75,76 @@ def test_wrong_state_key_changes_nothing(api, service, tmp_path, clock):
         load_state(fresh, path, STATE_KEY)
     with pytest.raises(ValueError):
         save_state(service, path, b"short")
+
+
+def _keys(document):
+    return {key["name"]: key for key in document["instances"][0]["keys"]}
+
+
+def _swap_materials(document):
+    keys = _keys(document)
+    first, second = keys["root"]["versions"][0], keys["imported"]["versions"][0]
+    first["material"], second["material"] = second["material"], first["material"]
+
+
+def _undo_dual_auth(document):
+    root = _keys(document)["root"]
+    assert root["dual_auth"] is True
+    root["dual_auth"] = False
+
+
+def _drop_key(document):
+    document["instances"][0]["keys"] = [key for key in document["instances"][0]["keys"]
+                                        if key["name"] != "imported"]
+
+
+def _make_extractable(document):
+    _keys(document)["imported"]["extractable"] = True
+
+
+@pytest.mark.parametrize("change", [_swap_materials, _undo_dual_auth, _drop_key,
+                                    _make_extractable])
+def test_a_changed_state_file_is_refused_and_changes_nothing(api, service, tmp_path, clock,
+                                                            change):
+    """Someone who can write the file but does not know the state key cannot move
+    material between keys, turn a policy off or make a root key extractable: the MAC no longer
+    matches, and the load fails before anything is loaded."""
+    fill(api)
+    path = tmp_path / "state.json"
+    save_state(service, path, STATE_KEY)
+    document = json.loads(path.read_bytes())
+    change(document)
+    path.write_text(json.dumps(document))
+    fresh = KeyProtectService(clock=clock, hsm=HSM())
+    with pytest.raises(ValueError, match="changed after byoklib wrote it"):
+        load_state(fresh, path, STATE_KEY)
+    assert fresh.instance_ids() == []
+
+
+def test_the_mac_is_over_the_values_not_the_spacing(api, service, tmp_path, clock):
+    fill(api)
+    path = tmp_path / "state.json"
+    save_state(service, path, STATE_KEY)
+    document = json.loads(path.read_bytes())
+    path.write_text(json.dumps(dict(reversed(document.items())), indent=2))   # pretty-printed
+    assert load_state(KeyProtectService(clock=clock, hsm=HSM()), path, STATE_KEY) == 3
+    del document["mac"]
+    path.write_text(json.dumps(document))
+    with pytest.raises(ValueError, match="MAC"):
+        load_state(KeyProtectService(clock=clock, hsm=HSM()), path, STATE_KEY)
+
+
+def test_a_first_format_file_is_refused_with_a_reason(api, service, tmp_path, clock):
+    """byoklib-state-1 had no MAC: reading it would let a changed file through as that."""
+    fill(api)
+    path = tmp_path / "state.json"
+    save_state(service, path, STATE_KEY)
+    document = json.loads(path.read_bytes())
+    document["format"] = "byoklib-state-1"
+    del document["mac"]
+    path.write_text(json.dumps(document))
+    with pytest.raises(ValueError, match="old format byoklib-state-1"):
+        load_state(KeyProtectService(clock=clock, hsm=HSM()), path, STATE_KEY)
 
 
 def test_server_saves_after_each_change(server, api, tmp_path):

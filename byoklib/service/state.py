@@ -9,16 +9,27 @@ back into an empty service.
 Key material never appears in clear: each root-key version's material is sealed inside the
 HSM (`HSM.export_sealed`, AES-256-GCM under the state key) and a standard key's payload is
 sealed the same way here. `state_key` is 32 bytes (the CLI reads it, base64, from
-BYOKLIB_STATE_KEY). A wrong state key fails the load with ValueError before anything is
+BYOKLIB_STATE_KEY).
+
+The file is authenticated as a whole: an HMAC-SHA-256 over everything in it, under a key
+derived from the state key (HKDF, so the MAC key and the sealing key are never the same).
+Sealing alone would let someone who can write the file but does not know the state key
+edit what is in clear (a key's state or expiry, a dual-authorisation policy, which key a
+sealed material belongs to); a MAC that no longer matches refuses all of it. A wrong state
+key, a changed file or an unreadable one fails the load with ValueError before anything is
 changed.
 
 Mock's choices:
 - Import tokens are not persisted: a token's private key never leaves the HSM, so after a
   restart GET /import_token answers 404 until a new token is made.
-- The file holds names, ids, dates and policies in clear (they are metadata, not secrets).
+- The file holds names, ids, dates and policies in clear (they are metadata, not secrets),
+  so an operator can read it; changing it by hand makes it unloadable.
+- Files of the first format (`byoklib-state-1`, sealed but without the MAC) are refused,
+  not upgraded: reading them would let anyone downgrade a changed file to that format.
 """
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import tempfile
@@ -28,14 +39,18 @@ from datetime import datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .model import Instance, KeyRecord, Version
 
-FORMAT = "byoklib-state-1"
+FORMAT = "byoklib-state-2"
+OLD_FORMATS = {"byoklib-state-1": "sealed, without a MAC"}
 _SAVING = threading.Lock()
 PAYLOAD_AAD = b"byoklib state: standard key payload"
 CHECK = b"byoklib state: check value"   # sealed in every file: a wrong key fails at once
+MAC_KEY_INFO = b"byoklib state: file MAC key"
 
 
 def save_state(service, path, state_key: bytes) -> None:
@@ -47,6 +62,10 @@ def save_state(service, path, state_key: bytes) -> None:
                         "check": _seal_payload(CHECK, state_key, CHECK).hex(),
                         "instances": [_instance_json(service, instance, state_key)
                                       for instance in service._instances.values()]}
+        # the MAC covers the values as a load reads them back (JSON has no tuples, and
+        # its object keys are strings)
+        document = json.loads(json.dumps(document))
+        document["mac"] = _mac(document, state_key)
         _write_atomically(path, json.dumps(document, separators=(",", ":")).encode("utf-8"))
 
 
@@ -71,7 +90,13 @@ def load_state(service, path, state_key: bytes) -> int:
         document = json.loads(Path(path).read_bytes())
     except ValueError:
         raise ValueError("the state file is not a byoklib state") from None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
+    if not isinstance(document, dict):
+        raise ValueError("the state file is not a byoklib state")
+    if document.get("format") in OLD_FORMATS:
+        raise ValueError(f"the state file has the old format {document['format']} "
+                         f"({OLD_FORMATS[document['format']]}), which this byoklib does not "
+                         "read: start with a new state file")
+    if document.get("format") != FORMAT:
         raise ValueError("the state file is not a byoklib state")
     try:
         check = bytes.fromhex(document["check"])
@@ -79,6 +104,10 @@ def load_state(service, path, state_key: bytes) -> int:
         raise ValueError("the state file is not a byoklib state") from None
     if _open_payload(check, state_key, CHECK) != CHECK:
         raise ValueError("the state key does not open this state")
+    mac = document.pop("mac", None)
+    if not isinstance(mac, str) or not hmac.compare_digest(mac, _mac(document, state_key)):
+        raise ValueError("the state file was changed after byoklib wrote it (its MAC does "
+                         "not match): it is not loaded")
     instances = [_instance_from(service, item, state_key) for item in document["instances"]]
     with service._lock:
         if service._instances:
@@ -86,6 +115,14 @@ def load_state(service, path, state_key: bytes) -> int:
         for instance in instances:
             service._instances[instance.id] = instance
     return sum(len(i.keys) for i in instances)
+
+
+def _mac(document: dict, state_key: bytes) -> str:
+    """HMAC-SHA-256 of the document (without "mac") in one canonical JSON form: the MAC
+    vouches for the values loaded, whatever spacing or key order the file has."""
+    mac_key = HKDF(hashes.SHA256(), 32, salt=None, info=MAC_KEY_INFO).derive(state_key)
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hmac.new(mac_key, canonical.encode("ascii"), "sha256").hexdigest()
 
 
 def _check_key(state_key) -> None:
