@@ -128,9 +128,12 @@ def test_the_mac_is_over_the_values_not_the_spacing(api, service, tmp_path, cloc
     document = json.loads(path.read_bytes())
     path.write_text(json.dumps(dict(reversed(document.items())), indent=2))   # pretty-printed
     assert load_state(KeyProtectService(clock=clock, hsm=HSM()), path, STATE_KEY) == 3
-    del document["mac"]
-    path.write_text(json.dumps(document))
-    with pytest.raises(ValueError, match="MAC"):
+    for mac in (None, 7, "é" * 64, document["mac"].upper()):
+        path.write_text(json.dumps({**document, "mac": mac}))
+        with pytest.raises(ValueError, match="MAC"):
+            load_state(KeyProtectService(clock=clock, hsm=HSM()), path, STATE_KEY)
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="not a byoklib state"):
         load_state(KeyProtectService(clock=clock, hsm=HSM()), path, STATE_KEY)
 
 

@@ -88,7 +88,7 @@ def load_state(service, path, state_key: bytes) -> int:
     _check_key(state_key)
     try:
         document = json.loads(Path(path).read_bytes())
-    except ValueError:
+    except (ValueError, RecursionError):   # not JSON, or nested deeper than Python parses
         raise ValueError("the state file is not a byoklib state") from None
     if not isinstance(document, dict):
         raise ValueError("the state file is not a byoklib state")
@@ -105,7 +105,8 @@ def load_state(service, path, state_key: bytes) -> int:
     if _open_payload(check, state_key, CHECK) != CHECK:
         raise ValueError("the state key does not open this state")
     mac = document.pop("mac", None)
-    if not isinstance(mac, str) or not hmac.compare_digest(mac, _mac(document, state_key)):
+    if not isinstance(mac, str) or not hmac.compare_digest(   # bytes: any text compares
+            mac.encode("utf-8", "replace"), _mac(document, state_key).encode("ascii")):
         raise ValueError("the state file was changed after byoklib wrote it (its MAC does "
                          "not match): it is not loaded")
     instances = [_instance_from(service, item, state_key) for item in document["instances"]]
