@@ -2,9 +2,12 @@
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from byoklib import primitives
 from byoklib import (b64decode, decrypt_nonce, encrypt_nonce, generate_key_material,
                      load_private_key, unwrap_key_material, wrap_key_material, data_path,
-                     NonceAuthenticationError, UnwrapError, RSAES_OAEP_SHA_1)
+                     NonceAuthenticationError, UnwrapError, RSAES_OAEP_SHA_1,
+                     generate_rsa_private_key, public_key_from_token_payload,
+                     token_payload_from_public_key)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +71,32 @@ def test_unknown_algorithm_refused(test_key):
         wrap_key_material(b"k" * 32, test_key.public_key(), "RSAES_PKCS1_V1_5")
 
 
-@pytest.mark.parametrize("bad", ["not base64!", "QUJD=", "QU JD", "é"])
+@pytest.mark.parametrize("bad", ["not base64!", "QUJD=", "QU JD", "é",
+                                 "QU!D", "QU=D", "QUJD\n===", b"QU D"])
 def test_b64decode_is_strict(bad):
     with pytest.raises(ValueError):
         b64decode(bad)
+
+
+def test_load_private_key_refuses_a_non_rsa_key():
+    from cryptography.hazmat.primitives.asymmetric import ec
+    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption())
+    with pytest.raises(ValueError, match="not an RSA private key"):
+        load_private_key(pem)
+
+
+def test_token_payload_round_trip(test_key):
+    payload = token_payload_from_public_key(test_key)
+    assert b64decode(payload).startswith(b"-----BEGIN PUBLIC KEY-----")
+    key = public_key_from_token_payload(payload)
+    assert key.public_numbers() == test_key.public_key().public_numbers()
+
+
+def test_generate_rsa_private_key_defaults_to_the_token_key_size(monkeypatch):
+    """RSA-4096 with e = 65537 is what Key Protect's tokens use (not generated here: slow)."""
+    asked = {}
+    monkeypatch.setattr(primitives.rsa, "generate_private_key", lambda **kw: asked.update(kw))
+    generate_rsa_private_key()
+    assert asked == {"public_exponent": 65537, "key_size": 4096}
