@@ -4,6 +4,7 @@ Round trips decrypt with the TEST-ONLY private keys in data/test-only, so these 
 check the bytes a service would receive, not just that something came out.
 """
 import base64
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -54,6 +55,11 @@ def test_from_response_parses_every_field(token, private_key):
     assert token.public_key_pem.startswith(b"-----BEGIN PUBLIC KEY-----")
     assert token.key_size == 4096
     assert token.fingerprint == primitives.public_key_fingerprint(private_key)
+
+
+def test_a_parsed_token_cannot_be_changed(token):
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        token.nonce = bytes(12)
 
 
 def test_documented_payload_prefix_decodes_to_pkix_pem(token):
@@ -152,6 +158,13 @@ def test_from_response_explains_a_post_body(private_key):
         ImportToken.from_response(body)
 
 
+def test_retrieval_counts_are_optional(private_key):
+    body = token_body(private_key.public_key())
+    del body["maxAllowedRetrievals"], body["remainingRetrievals"]
+    token = ImportToken.from_response(body)
+    assert (token.max_allowed_retrievals, token.remaining_retrievals) == (None, None)
+
+
 def test_from_response_refuses_non_objects():
     with pytest.raises(ValueError, match="JSON object"):
         ImportToken.from_response([])
@@ -217,6 +230,13 @@ def test_refuses_wrong_material_sizes(token, size):
 def test_refuses_text_material(token):
     with pytest.raises(TypeError):
         prepare_secure_import("0" * 32, token)
+
+
+@pytest.mark.parametrize("material", [32, [0] * 32])
+def test_refuses_material_that_bytes_would_make_up(token, material):
+    # bytes(32) is 32 zero bytes: an int taken as material would import an all-zero key
+    with pytest.raises(TypeError, match="key material must be bytes"):
+        prepare_secure_import(material, token)
 
 
 @pytest.mark.parametrize("size", [0, 11, 13, 16])
