@@ -6,7 +6,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from byoklib import primitives
 from byoklib.errors import KeyProtectError
-from byoklib.hsm import HSM, KeyPairPool, fixed_key_pairs
+from byoklib.hsm import HSM, KeyPairPool, fixed_key_pairs, generate_key_pairs
 from conftest import TOKEN_KEY_FILES
 
 
@@ -42,6 +42,20 @@ def test_fixed_key_pairs_cycles_through_paths_and_pem(token_key_pairs):
         fixed_key_pairs([])
 
 
+def test_default_sources_make_rsa_4096_pairs(monkeypatch):
+    """Key Protect's token keys are RSA-4096 (not generated here: slow)."""
+    monkeypatch.setattr(primitives, "generate_rsa_private_key", lambda bits: bits)
+    assert generate_key_pairs()() == 4096
+    assert KeyPairPool().bits == 4096 and KeyPairPool().take() == 4096
+    assert KeyPairPool().size == 1   # one pair ready: each made ahead and unused is wasted
+
+
+@pytest.mark.parametrize("size", [0, -1])
+def test_pool_needs_room_for_one_pair(size):
+    with pytest.raises(ValueError, match="at least 1"):
+        KeyPairPool(size=size, bits=1024)
+
+
 def test_pool_is_bounded_and_never_repeats_a_pair():
     made = []
     lock = threading.Lock()
@@ -75,6 +89,22 @@ def test_pool_makes_no_pair_it_has_no_room_for():
         pool.take()                    # taking one makes room: the thread refills it
         assert eventually(lambda: pool.available() == 1)
         assert (pool.available(), len(made)) == (1, 2)
+
+
+def test_take_hands_out_the_ready_pair_and_close_stops_the_thread():
+    made = []
+
+    def source():
+        made.append(primitives.generate_rsa_private_key(1024))
+        return made[-1]
+
+    pool = KeyPairPool(size=1, bits=1024, source=source).start()
+    assert eventually(lambda: pool.available() == 1)
+    assert pool.take() is made[0]          # the pair made ahead, not one made inline
+    assert eventually(lambda: pool.available() == 1)   # refilled: the thread waits idle
+    thread = pool._thread
+    pool.close(timeout=5)                  # wakes the refill thread: it does not linger
+    assert not thread.is_alive()
 
 
 def test_take_waits_for_the_pair_in_the_making_rather_than_make_another():
@@ -179,6 +209,10 @@ def test_private_key_is_not_reachable_from_public_names(hsm):
 
 
 # --- envelope crypto ----------------------------------------------------------------------
+
+def test_generated_root_key_material_is_aes_256_by_default(hsm):
+    assert hsm.generate_material().bits == 256
+
 
 def test_seal_and_open_bind_the_aad(hsm):
     handle = hsm.store_material(bytes(32))
