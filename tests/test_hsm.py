@@ -191,6 +191,40 @@ def test_discarded_transport_key_is_gone(hsm):
         hsm.public_key_pem(handle)
 
 
+def hsm_tables(hsm) -> list[dict]:
+    """The dicts the HSM keeps its secrets and handles in (closure cells, white-box)."""
+    cells = [cell.cell_contents for f in (hsm.new_transport_key, hsm.discard_transport_key,
+                                          hsm.store_material, hsm.forget_material)
+             for cell in f.__closure__]
+    return list({id(c): c for c in cells if isinstance(c, dict)}.values())
+
+
+def test_discard_and_forget_leave_nothing_behind(hsm):
+    """A replaced token's private key and a purged key's material leave the HSM."""
+    transport, material = hsm.new_transport_key(), hsm.store_material(bytes(32))
+    assert any(table for table in hsm_tables(hsm))
+    hsm.discard_transport_key(transport)
+    hsm.forget_material(material)
+    hsm.forget_material(None)             # a standard key has no material: ignored
+    assert len(hsm_tables(hsm)) == 3 and not any(table for table in hsm_tables(hsm))
+
+
+def test_forgotten_material_no_longer_seals(hsm):
+    handle = hsm.store_material(bytes(32))
+    hsm.forget_material(handle)
+    with pytest.raises(KeyError):
+        hsm.seal(handle, b"dek", b"aad")
+
+
+def test_sealed_export_opens_only_with_its_state_key(hsm):
+    handle = hsm.store_material(bytes(range(32)))
+    blob = hsm.export_sealed(handle, bytes(32))
+    copy = hsm.import_sealed(blob, bytes(32))
+    assert hsm.material_id(copy) == hsm.material_id(handle)
+    with pytest.raises(ValueError, match="state key does not open"):
+        hsm.import_sealed(blob, bytes(31) + b"\x01")
+
+
 def test_private_key_is_not_reachable_from_public_names(hsm):
     handle = hsm.new_transport_key()
     found = []
