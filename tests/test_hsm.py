@@ -103,8 +103,28 @@ def test_take_hands_out_the_ready_pair_and_close_stops_the_thread():
     assert pool.take() is made[0]          # the pair made ahead, not one made inline
     assert eventually(lambda: pool.available() == 1)   # refilled: the thread waits idle
     thread = pool._thread
+    assert thread.daemon                   # an unclosed pool does not hold up exit
     pool.close(timeout=5)                  # wakes the refill thread: it does not linger
     assert not thread.is_alive()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_take_makes_its_own_when_the_refill_thread_failed(token_key_pairs):
+    calls = []
+
+    def failing_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the refill thread's source failed")
+        return token_key_pairs[0]
+
+    with KeyPairPool(size=1, bits=1024, source=failing_once) as pool:
+        assert eventually(lambda: calls and not pool._thread.is_alive())
+        taken = []
+        taker = threading.Thread(target=lambda: taken.append(pool.take()), daemon=True)
+        taker.start()
+        taker.join(5)
+        assert taken == [token_key_pairs[0]]   # made inline, not waited for forever
 
 
 def test_take_waits_for_the_pair_in_the_making_rather_than_make_another():
