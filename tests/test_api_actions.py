@@ -67,6 +67,8 @@ def test_replaced_token_key_pair_is_unprocessable_payload(api):
     ({"iv": primitives.b64encode(bytes(16))}, "INVALID_FIELD_ERR", "iv"),
     ({"iv": None}, "INVALID_FIELD_ERR", "iv"),
     ({"encryptedNonce": "%%%"}, "INVALID_FIELD_ERR", "encryptedNonce"),
+    ({"encryptedNonce": None}, "INVALID_FIELD_ERR", "encryptedNonce"),
+    ({"payload": None}, "INVALID_FIELD_ERR", "payload"),
     ({"payload": primitives.b64encode(b"garbage" * 10)}, "UNPROCESSABLE_PAYLOAD_ERR", "payload"),
 ])
 def test_secure_import_field_refusals(api, change, code, target):
@@ -77,6 +79,17 @@ def test_secure_import_field_refusals(api, change, code, target):
     assert reason(response) == (400, code)
     assert response.json()["resources"][0]["reasons"][0]["target"]["name"] == target
     assert key_count(api) == 0
+
+
+def test_secure_import_fields_are_checked_before_the_token_is_looked_up(api):
+    api.new_token()
+    fields = dict(secure_fields(primitives.generate_key_material(), api.token()),
+                  encryptionAlgorithm="RSAES_OAEP_SHA_1")
+    other = Api(api.url, instance="instance-without-token")
+    response = other.create_key({"name": "refused", "extractable": False, **fields})
+    assert reason(response) == (400, "INVALID_FIELD_ERR")   # not 404: no token there
+    assert response.json()["resources"][0]["reasons"][0]["target"]["name"] == \
+        "encryptionAlgorithm"
 
 
 def test_secure_import_of_wrong_sized_material(api):
