@@ -127,6 +127,29 @@ def test_take_makes_its_own_when_the_refill_thread_failed(token_key_pairs):
         assert taken == [token_key_pairs[0]]   # made inline, not waited for forever
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_taker_waiting_for_a_pair_that_fails_makes_its_own(token_key_pairs):
+    release, calls = threading.Event(), []
+
+    def failing_slowly():
+        calls.append(1)
+        if len(calls) == 1:
+            release.wait(10)
+            raise RuntimeError("the refill thread's source failed")
+        return token_key_pairs[0]
+
+    with KeyPairPool(size=1, bits=1024, source=failing_slowly) as pool:
+        assert eventually(lambda: calls)
+        taken = []
+        taker = threading.Thread(target=lambda: taken.append(pool.take()), daemon=True)
+        taker.start()
+        assert eventually(lambda: pool._awaited)   # waits for the pair in the making
+        release.set()
+        taker.join(5)
+        assert taken == [token_key_pairs[0]]
+        assert not pool._awaited   # the next taker may wait for the next pair again
+
+
 def test_take_waits_for_the_pair_in_the_making_rather_than_make_another():
     release, made = threading.Event(), []
 
