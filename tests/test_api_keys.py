@@ -185,6 +185,16 @@ def test_list_paging_and_filters(api):
     assert total(api) == 3 and total(api, state="5") == 1 and total(api, state="1,5") == 4
 
 
+def test_list_pages_200_keys_by_default_and_takes_limits_up_to_5000(api, service):
+    for n in range(201):   # through the service: 201 HTTP round trips would be slow
+        service.create_key("instance-1", {"metadata": {"collectionType": KEY_TYPE,
+                                                       "collectionTotal": 1},
+                                          "resources": [{"name": f"k-{n}"}]})
+    assert len(api.get(KEYS).json()["resources"]) == 200
+    assert len(api.get(KEYS, params={"limit": 5000}).json()["resources"]) == 201
+    assert len(api.get(KEYS, params={"limit": 1}).json()["resources"]) == 1
+
+
 @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 5001}, {"limit": "x"},
                                     {"offset": -1}, {"state": "4"}, {"state": "1,x"},
                                     {"extractable": "maybe"}])
