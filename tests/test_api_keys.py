@@ -152,6 +152,8 @@ def test_future_expiration_date_is_kept_and_deactivates(api, clock):
     assert api.key(key["id"])["state"] == 3
     assert reason(api.action(key["id"], "wrap", {})) == (409, "KEY_ACTION_INVALID_STATE_ERR")
     assert api.action(key["id"], "rotate", {}).status_code == 204   # Deactivated may rotate
+    # a deactivated key is still listed by default (states 0-3; only deleted ones are not)
+    assert [k["id"] for k in api.get(KEYS).json()["resources"]] == [key["id"]]
 
 
 # --- read and list --------------------------------------------------------------------
