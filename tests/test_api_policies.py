@@ -261,11 +261,24 @@ def test_create_with_rotation_override(api):
     assert policies[0]["rotation"]["interval_month"] == 6
 
 
+def test_create_with_dual_auth_override_alone(api):
+    """An override of dualAuthDelete only: no rotation is implied, so a standard key may
+    take it, and the key gets dualAuthDelete though the instance has no such policy."""
+    resource = {"type": KEY_TYPE, "name": "dual", "extractable": True,
+                "dualAuthDelete": {"enabled": True}}
+    response = api.post("/api/v2/keys_with_policy_overrides", json=envelope(resource),
+                        headers={"Prefer": "return=representation"})
+    assert response.status_code == 201, response.text
+    key = response.json()["resources"][0]
+    assert key["dualAuthDelete"]["enabled"] is True and "rotation" not in key
+
+
 @pytest.mark.parametrize("extra,code", [
     ({"rotation": {"interval_month": 13}}, "INVALID_FIELD_ERR"),
     ({"rotation": {"interval_month": 1}, "payload": primitives.b64encode(bytes(32))},
      "ROTATION_POLICY_NOT_ALLOWED_ERR"),
     ({"rotation": {"interval_month": 1}, "extractable": True}, "KEY_ROOT_REQ_ERR"),
+    ({"dualAuthDelete": {"enabled": "yes"}}, "INVALID_FIELD_ERR"),
 ])
 def test_create_with_bad_override_creates_nothing(api, extra, code):
     resource = {"type": KEY_TYPE, "name": "overridden", "extractable": False, **extra}
