@@ -177,6 +177,21 @@ def test_a_disabled_policy_with_empty_attributes_as_go_sends_it(api):
         {"enabled": False}
 
 
+def test_instance_rotation_policy_gives_rotation_to_generated_root_keys_only(api):
+    body = envelope({"policy_type": "rotation",
+                     "policy_data": {"enabled": True, "attributes": {"interval_month": 2}}},
+                    kind=POLICY)
+    assert api.call("PUT", INSTANCE_POLICIES, json=body).status_code == 204
+    root = api.key(api.root_key("generated")["id"])
+    assert root["rotation"] == {"enabled": True, "interval_month": 2}
+    standard = api.create_key({"name": "std", "extractable": True}).json()["resources"][0]
+    imported = api.create_key({"name": "imp", "extractable": False,
+                               "payload": primitives.b64encode(bytes(32))})
+    assert imported.status_code == 201, imported.text
+    for key in (standard, imported.json()["resources"][0]):
+        assert "rotation" not in api.key(key["id"])   # these kinds of key cannot rotate
+
+
 def test_enforce_token_refuses_plain_imports_and_rotations(api, clock):
     plain = api.root_key(payload=primitives.b64encode(bytes(32)))
     set_kcia(api, enforce_token=True)
