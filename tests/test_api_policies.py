@@ -276,6 +276,17 @@ def test_create_with_rotation_override(api):
     assert policies[0]["rotation"]["interval_month"] == 6
 
 
+def test_create_with_rotation_override_alone(api):
+    resource = {"type": KEY_TYPE, "name": "rotating", "extractable": False,
+                "rotation": {"enabled": True, "interval_month": 3}}
+    response = api.post("/api/v2/keys_with_policy_overrides", json=envelope(resource),
+                        headers={"Prefer": "return=representation"})
+    assert response.status_code == 201, response.text
+    key = response.json()["resources"][0]
+    assert key["dualAuthDelete"]["enabled"] is False
+    assert key["rotation"] == {"enabled": True, "interval_month": 3}
+
+
 def test_create_with_dual_auth_override_alone(api):
     """An override of dualAuthDelete only: no rotation is implied, so a standard key may
     take it, and the key gets dualAuthDelete though the instance has no such policy."""
