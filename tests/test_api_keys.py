@@ -195,6 +195,10 @@ def test_list_pages_200_keys_by_default_and_takes_limits_up_to_5000(api, service
     assert len(api.get(KEYS).json()["resources"]) == 200
     assert len(api.get(KEYS, params={"limit": 5000}).json()["resources"]) == 201
     assert len(api.get(KEYS, params={"limit": 1}).json()["resources"]) == 1
+    assert len(api.get(KEYS, params={"offset": 0}).json()["resources"]) == 200
+    key_id = api.get(KEYS).json()["resources"][0]["id"]
+    versions = api.get(f"{KEYS}/{key_id}/versions", params={"offset": 0})
+    assert versions.status_code == 200 and len(versions.json()["resources"]) == 1
 
 
 @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 5001}, {"limit": "x"},
