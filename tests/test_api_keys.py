@@ -79,6 +79,12 @@ def test_extractable_defaults_to_true(api):
     assert key["extractable"] is True
 
 
+def test_tags_are_kept_up_to_30_of_30_characters(api):
+    tags = [f"tag-{i:02d}".ljust(30, "x") for i in range(30)]
+    key = api.root_key(tags=tags)
+    assert key["tags"] == tags and api.key(key["id"])["tags"] == tags
+
+
 @pytest.mark.parametrize("resource,code,target", [
     ({"name": "k", "extractable": False}, "INVALID_FIELD_ERR", "name"),
     ({"name": "x" * 91, "extractable": False}, "INVALID_FIELD_ERR", "name"),
@@ -112,6 +118,10 @@ def test_extractable_defaults_to_true(api):
     ({"name": "ok", "extractable": True, "payload": "QUFB", "iv": "QUFB"}, "BAD_BODY_ERR",
      "encryptedNonce"),
     ({"name": "ok", "aliases": "one"}, "INVALID_FIELD_ERR", "aliases"),
+    # up to 30 tags of up to 30 characters, none of < > , : & | (IBM's models)
+    ({"name": "ok", "tags": ["t"] * 31}, "INVALID_FIELD_ERR", "tags"),
+    ({"name": "ok", "tags": ["t" * 31]}, "INVALID_FIELD_ERR", "tags"),
+    *[({"name": "ok", "tags": ["ok", f"a{c}b"]}, "INVALID_FIELD_ERR", "tags") for c in "<>,:&|"],
 ])
 def test_create_refusals_name_the_field_and_create_nothing(api, resource, code, target):
     response = api.create_key(resource)
