@@ -79,6 +79,12 @@ def test_extractable_defaults_to_true(api):
     assert key["extractable"] is True
 
 
+def test_name_and_description_at_their_length_limits_are_accepted(api):
+    for name, description in [("ab", "cd"), ("n" * 90, "d" * 240)]:
+        key = api.root_key(name, description=description)
+        assert key["name"] == name and key["description"] == description
+
+
 def test_tags_are_kept_up_to_30_of_30_characters(api):
     tags = [f"tag-{i:02d}".ljust(30, "x") for i in range(30)]
     key = api.root_key(tags=tags)
