@@ -1,6 +1,7 @@
 """The keep-alive WSGI server under the mock, checked at the socket level."""
 import json
 import logging
+from email.utils import parsedate_to_datetime
 import socket
 import struct
 import time
@@ -54,6 +55,13 @@ def test_oversized_declared_body_is_refused_unread_and_the_connection_closed(con
         conn, f"POST /api/v2/keys HTTP/1.1\r\n{HEADERS}Content-Length: {10 * 1024 * 1024}\r\n\r\n")
     assert status == 413 and headers["connection"] == "close"
     assert json.loads(answer)["resources"][0]["reasons"][0]["code"] == "BODY_TOO_LARGE_ERR"
+
+
+def test_every_answer_carries_the_current_date_in_gmt(conn):
+    for _ in range(2):   # the second answer takes the Date formatted for the first
+        _, headers, _ = exchange(conn, f"GET /api/v2/keys HTTP/1.1\r\n{HEADERS}\r\n")
+        assert headers["date"].endswith(" GMT")
+        assert abs(parsedate_to_datetime(headers["date"]).timestamp() - time.time()) < 5
 
 
 def test_client_asking_to_close_gets_close(conn):
