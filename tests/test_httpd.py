@@ -116,6 +116,14 @@ def test_too_many_or_too_long_header_lines_are_refused(server):
             assert status_of(sock, request) == 431
 
 
+def test_a_header_line_of_64_kib_is_read_and_one_byte_more_is_431(server):
+    for size, expected in ((65536, 200), (65537, 431)):   # the line with its CRLF
+        line = "X-Long: " + "a" * (size - len("X-Long: \r\n")) + "\r\n"
+        with socket.create_connection((server.host, server.port), timeout=10) as sock:
+            request = f"GET /api/v2/keys HTTP/1.1\r\n{HEADERS}{line}\r\n".encode()
+            assert status_of(sock, request) == expected, size
+
+
 def test_header_names_are_case_insensitive_and_values_trimmed(conn):
     request = (b"GET /api/v2/keys HTTP/1.1\r\nAUTHORIZATION:   Bearer t  \r\n"
                b"Bluemix-Instance:\ti\r\nHost: x\r\n\r\n")
