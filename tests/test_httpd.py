@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from byoklib.routes import MAX_BODY_BYTES
+
 HEADERS = "Authorization: Bearer t\r\nbluemix-instance: i\r\nHost: x\r\n"
 
 
@@ -268,6 +270,20 @@ def test_chunk_extensions_and_trailers_of_any_sane_length_are_read(conn):
     assert status == 200 and json.loads(answer)["maxAllowedRetrievals"] == 1
     assert headers.get("connection") != "close"   # and the next request on it is answered
     assert status_of(conn, f"GET /api/v2/import_token HTTP/1.1\r\n{HEADERS}\r\n".encode()) == 200
+
+
+def test_a_chunked_body_of_max_body_is_read_and_one_byte_more_is_413_unread(server):
+    body = b'{"expiration": 300}'
+    body += b" " * (MAX_BODY_BYTES - len(body))
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        status, headers, _ = exchange(sock, TOKEN_POST + b"Transfer-Encoding: chunked\r\n\r\n"
+                                      + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n")
+        assert status == 200 and headers.get("connection") != "close"
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        # one more byte is announced but not sent: the answer must not wait for it
+        status, headers, _ = exchange(sock, TOKEN_POST + b"Transfer-Encoding: chunked\r\n\r\n"
+                                      + f"{len(body):x}\r\n".encode() + body + b"\r\n1\r\n")
+        assert status == 413 and headers["connection"] == "close"
 
 
 def test_chunked_with_a_content_length_too_is_read_as_chunked_then_closed(conn):
