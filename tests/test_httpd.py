@@ -286,6 +286,18 @@ def test_a_chunked_body_of_max_body_is_read_and_one_byte_more_is_413_unread(serv
         assert status == 413 and headers["connection"] == "close"
 
 
+def test_after_a_505_the_connection_carries_out_nothing(server, conn, caplog):
+    caplog.set_level(logging.DEBUG, logger="byoklib.server")
+    assert status_of(conn, f"GET /api/v2/keys HTTP/1.1\r\n{HEADERS}\r\n".encode()) == 200
+    status, headers, _ = exchange(conn, f"POST /api/v2/import_token HTTP/2.0\r\n{HEADERS}"
+                                  "Content-Length: 2\r\n\r\n{}".encode())
+    assert status == 505 and headers["connection"] == "close"
+    conn.settimeout(2)
+    assert conn.recv(65536) == b""   # closed, and no second answer
+    assert not token_exists(server)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]   # an orderly refusal
+
+
 def test_chunked_with_a_content_length_too_is_read_as_chunked_then_closed(conn):
     body = b'{"expiration": 300}'
     chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
