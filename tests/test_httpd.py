@@ -286,6 +286,14 @@ def test_a_chunked_body_of_max_body_is_read_and_one_byte_more_is_413_unread(serv
         assert status == 413 and headers["connection"] == "close"
 
 
+def test_a_declared_body_of_exactly_max_body_is_read_and_the_connection_kept(conn):
+    body = b'{"expiration": 300}'
+    body += b" " * (MAX_BODY_BYTES - len(body))
+    status, headers, _ = exchange(conn, TOKEN_POST + f"Content-Length: {len(body)}\r\n\r\n"
+                                  .encode() + body)
+    assert status == 200 and headers.get("connection") != "close"
+
+
 def test_after_a_505_the_connection_carries_out_nothing(server, conn, caplog):
     caplog.set_level(logging.DEBUG, logger="byoklib.server")
     assert status_of(conn, f"GET /api/v2/keys HTTP/1.1\r\n{HEADERS}\r\n".encode()) == 200
