@@ -231,8 +231,9 @@ def test_a_request_cut_short_by_the_end_of_the_connection_is_not_carried_out(ser
     (b"Content-Length: +2\r\n", b"{}", 400),
     (b"Content-Length:\r\n", b"{}", 400),                                # empty, not "none"
     (b"Content-Length: 2_0\r\n", b"{}" + b" " * 18, 400),
+    (b"Content-Length: " + b"9" * 19 + b"\r\n", b"{}", 400),      # beyond a 64-bit length
 ], ids=["gzip-chunked", "negative-chunk", "signed-chunk", "chunk-without-crlf",
-        "signed-length", "empty-length", "underscored-length"])
+        "signed-length", "empty-length", "underscored-length", "19-digit-length"])
 def test_framing_that_is_not_plain_http_1_1_is_refused(conn, server, framing, body, expected):
     assert_http_layer_error(conn, TOKEN_POST + framing + b"\r\n" + body, expected)
     assert not token_exists(server)
