@@ -126,6 +126,14 @@ def test_a_header_line_of_64_kib_is_read_and_one_byte_more_is_431(server):
             assert status_of(sock, request) == expected, size
 
 
+def test_100_header_lines_are_read_and_101_are_431(server):
+    for count, expected in ((100, 200), (101, 431)):
+        fillers = "".join(f"X-Filler-{i}: {i}\r\n" for i in range(count - 3))   # HEADERS has 3
+        with socket.create_connection((server.host, server.port), timeout=10) as sock:
+            request = f"GET /api/v2/keys HTTP/1.1\r\n{HEADERS}{fillers}\r\n".encode()
+            assert status_of(sock, request) == expected, count
+
+
 def test_header_names_are_case_insensitive_and_values_trimmed(conn):
     request = (b"GET /api/v2/keys HTTP/1.1\r\nAUTHORIZATION:   Bearer t  \r\n"
                b"Bluemix-Instance:\ti\r\nHost: x\r\n\r\n")
