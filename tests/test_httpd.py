@@ -231,6 +231,14 @@ def test_a_request_cut_short_by_the_end_of_the_connection_is_not_carried_out(ser
     assert not token_exists(server)
 
 
+def test_a_chunk_size_line_cut_short_is_answered_400(server, caplog):
+    caplog.set_level(logging.DEBUG, logger="byoklib.server")
+    answer = send_and_half_close(server, TOKEN_POST + b"Transfer-Encoding: chunked\r\n\r\n14")
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not token_exists(server)
+
+
 @pytest.mark.parametrize("framing, body, expected", [
     (b"Transfer-Encoding: gzip, chunked\r\n", b"14\r\n" + b"x" * 20 + b"\r\n0\r\n\r\n", 501),
     (b"Transfer-Encoding: chunked\r\n", b"-1\r\n" + b"x" * 100, 400),     # no negative sizes
