@@ -248,8 +248,10 @@ def test_a_chunk_size_line_cut_short_is_answered_400(server, caplog):
     (b"Content-Length:\r\n", b"{}", 400),                                # empty, not "none"
     (b"Content-Length: 2_0\r\n", b"{}" + b" " * 18, 400),
     (b"Content-Length: " + b"9" * 19 + b"\r\n", b"{}", 400),      # beyond a 64-bit length
+    (b"Transfer-Encoding: chunked\r\n", b"2\r\n{}\r\n0\r\nNo-Colon\r\n\r\n", 400),  # bad trailer
 ], ids=["gzip-chunked", "negative-chunk", "signed-chunk", "chunk-without-crlf",
-        "signed-length", "empty-length", "underscored-length", "19-digit-length"])
+        "signed-length", "empty-length", "underscored-length", "19-digit-length",
+        "malformed-trailer"])
 def test_framing_that_is_not_plain_http_1_1_is_refused(conn, server, framing, body, expected):
     assert_http_layer_error(conn, TOKEN_POST + framing + b"\r\n" + body, expected)
     assert not token_exists(server)
