@@ -257,7 +257,7 @@ class WSGIHandler(BaseHTTPRequestHandler):
         body = bytearray()
         while True:
             line = self.rfile.readline(MAX_HEADER_LINE + 1)
-            if not line.endswith(b"\n"):   # cut short, or longer than any header line
+            if len(line) > MAX_HEADER_LINE or not line.endswith(b"\n"):   # as a header line
                 return None, False
             size_text = line.split(b";")[0].strip()
             if not CHUNK_SIZE.fullmatch(size_text):
@@ -278,6 +278,9 @@ class WSGIHandler(BaseHTTPRequestHandler):
 
     def _send(self, status: str, headers: list, body: bytes, keep: bool) -> None:
         code = int(status.split(" ", 1)[0])
+        if code == 204:   # RFC 9110 8.6: a 204 carries no Content-Length, even the app's 0
+            headers = [(name, value) for name, value in headers
+                       if name.lower() != "content-length"]
         names = {name.lower() for name, _ in headers}
         if "content-length" not in names and code not in (204, 304) and code >= 200:
             headers = [*headers, ("Content-Length", str(len(body)))]

@@ -307,6 +307,27 @@ def test_a_chunked_body_of_max_body_is_read_and_one_byte_more_is_413_unread(serv
         assert status == 413 and headers["connection"] == "close"
 
 
+def test_a_chunk_size_line_is_bounded_as_a_header_line_is(server):
+    body = b'{"expiration": 300}'
+    for line_length, expected in ((65536, 200), (65537, 400)):   # CRLF included
+        size_line = f"{len(body):x};x=".encode()
+        size_line += b"v" * (line_length - len(size_line) - 2) + b"\r\n"
+        with socket.create_connection((server.host, server.port), timeout=10) as sock:
+            status, _, _ = exchange(sock, TOKEN_POST + b"Transfer-Encoding: chunked\r\n\r\n"
+                                    + size_line + body + b"\r\n0\r\n\r\n")
+            assert (line_length, status) == (line_length, expected)
+
+
+def test_a_204_carries_no_content_length_and_keeps_the_connection(conn):
+    """RFC 9110 section 8.6: a server must not send Content-Length in a 204."""
+    ring = f"/api/v2/key_rings/no-content HTTP/1.1\r\n{HEADERS}"
+    assert status_of(conn, f"POST {ring}\r\n".encode()) == 201
+    status, headers, body = exchange(conn, f"DELETE {ring}\r\n")
+    assert (status, body) == (204, b"") and "content-length" not in headers
+    assert headers.get("connection") != "close"
+    assert status_of(conn, f"GET /api/v2/key_rings HTTP/1.1\r\n{HEADERS}\r\n".encode()) == 200
+
+
 def test_a_declared_body_of_exactly_max_body_is_read_and_the_connection_kept(conn):
     body = b'{"expiration": 300}'
     body += b" " * (MAX_BODY_BYTES - len(body))
