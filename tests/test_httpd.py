@@ -1,10 +1,10 @@
 """The keep-alive WSGI server under the mock, checked at the socket level."""
 import json
 import logging
-from email.utils import parsedate_to_datetime
 import socket
 import struct
 import time
+from email.utils import parsedate_to_datetime
 
 import pytest
 
@@ -315,7 +315,7 @@ def test_a_chunk_size_line_is_bounded_as_a_header_line_is(server):
         with socket.create_connection((server.host, server.port), timeout=10) as sock:
             status, _, _ = exchange(sock, TOKEN_POST + b"Transfer-Encoding: chunked\r\n\r\n"
                                     + size_line + body + b"\r\n0\r\n\r\n")
-            assert (line_length, status) == (line_length, expected)
+            assert status == expected, line_length
 
 
 def test_a_204_carries_no_content_length_and_keeps_the_connection(conn):
