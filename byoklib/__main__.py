@@ -23,10 +23,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                              "turn, instead of fresh key pairs (repeatable)")
     parser.add_argument("--state", metavar="FILE",
                         help="keep the service's state in FILE (loaded on start, saved "
-                             "atomically after each change, authenticated by an HMAC); "
-                             "key material in it is "
-                             "AES-GCM-sealed under the base64 32-byte key in "
-                             "$BYOKLIB_STATE_KEY")
+                             "atomically after each change, authenticated by an HMAC); key "
+                             "material in it is AES-GCM-sealed under the base64 32-byte key "
+                             "in $BYOKLIB_STATE_KEY")
 
 
 def parse_grants(pairs: list[str]) -> dict[str, set[str]] | None:
