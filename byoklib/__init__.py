@@ -14,22 +14,24 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "errors": ["KeyProtectError", "CATALOGUE"],
+    "protocol": ["RSAES_OAEP_SHA_256", "RSAES_OAEP_SHA_1"],
     "primitives": [
         "generate_key_material", "encrypt_nonce", "decrypt_nonce", "wrap_key_material",
         "unwrap_key_material", "NonceAuthenticationError", "UnwrapError",
-        "RSAES_OAEP_SHA_256", "RSAES_OAEP_SHA_1", "b64encode", "b64decode",
+        "b64encode", "b64decode",
         "load_public_key", "load_private_key", "public_key_pem", "public_key_fingerprint",
         "token_payload_from_public_key", "public_key_from_token_payload",
         "generate_rsa_private_key",
     ],
-    "secure_import": ["ImportToken", "prepare_secure_import"],
-    "hsm": ["HSM", "KeyPairPool", "fixed_key_pairs"],
-    "service": ["KeyProtectService", "SystemClock", "ManualClock"],
-    "server": ["running_server", "create_app", "serve", "RunningServer"],
-    "client": ["KeyProtectClient", "byok_import", "iam_token"],
-    "openssl": ["OpenSSL", "OpenSSLUnavailable", "OpenSSLError"],
-    "timing": ["measure", "measure_steps", "summarize", "plot_steps", "plot_distribution",
-               "plot_breakdown"],
+    "client.token": ["ImportToken", "prepare_secure_import"],
+    "client.keyprotect": ["KeyProtectClient", "byok_import", "iam_token"],
+    "mock.hsm": ["HSM", "KeyPairPool", "fixed_key_pairs"],
+    "mock.service": ["KeyProtectService", "SystemClock", "ManualClock"],
+    "mock.http.serving": ["running_server", "serve", "RunningServer"],
+    "mock.http.app": ["create_app"],
+    "tutorial.openssl": ["OpenSSL", "OpenSSLUnavailable", "OpenSSLError"],
+    "tutorial.timing": ["measure", "measure_steps", "summarize", "plot_steps",
+                        "plot_distribution", "plot_breakdown"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE) + ["data_path", "DATA_DIR"]

@@ -9,7 +9,6 @@ import argparse
 import logging
 import sys
 
-
 # --- serve ---------------------------------------------------------------------------------
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,13 +58,13 @@ def state_option(path: str | None):
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from byoklib.server import serve
+    from byoklib.mock.http.serving import serve
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     source = None
     if args.token_key:
         from pathlib import Path
 
-        from byoklib.hsm import fixed_key_pairs
+        from byoklib.mock.hsm import fixed_key_pairs
         source = fixed_key_pairs([Path(p) for p in args.token_key])
     try:
         serve(args.host, args.port, parse_grants(args.grant), key_pair_source=source,
@@ -82,7 +81,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from byoklib.bench import main as bench_main
+    from byoklib.tutorial.bench import main as bench_main
     return bench_main(out_dir=args.out)
 
 

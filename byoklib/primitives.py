@@ -2,10 +2,12 @@
 
 These are general on purpose: they do not enforce the protocol's sizes (12-byte nonce,
 16/24/32-byte key material, 4096-bit token key). The layers that speak the protocol
-(`secure_import`, `service`) do, so a notebook can wrap a wrong-sized key and watch the
+(the client and the mock) do, so a notebook can wrap a wrong-sized key and watch the
 service refuse it, and published test vectors of any size run through here unchanged.
 
 No I/O, no clock, no state: everything random comes from `os.urandom` via `cryptography`.
+The protocol's names and default sizes come from `byoklib.protocol`, the one module this
+one imports.
 """
 from __future__ import annotations
 
@@ -13,20 +15,22 @@ import base64
 import binascii
 import hashlib
 import os
-import re
-from datetime import datetime, timedelta, timezone
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-RSAES_OAEP_SHA_256 = "RSAES_OAEP_SHA_256"
-RSAES_OAEP_SHA_1 = "RSAES_OAEP_SHA_1"  # Hyper Protect Crypto Services only, not Key Protect
-WRAP_ALGORITHMS = (RSAES_OAEP_SHA_256, RSAES_OAEP_SHA_1)
-KEY_MATERIAL_BITS = (128, 192, 256)
-GCM_IV_BYTES = 12
-GCM_TAG_BYTES = 16
+from .protocol import (
+    IV_BYTES,
+    KEY_MATERIAL_BITS,
+    RSAES_OAEP_SHA_1,
+    RSAES_OAEP_SHA_256,
+    TAG_BYTES,
+    TOKEN_KEY_BITS,
+    TOKEN_PUBLIC_EXPONENT,
+    WRAP_ALGORITHMS,
+)
 
 
 class NonceAuthenticationError(ValueError):
@@ -54,14 +58,14 @@ def encrypt_nonce(key_material: bytes, nonce: bytes, iv: bytes | None = None) ->
     Returns `(ciphertext || 16-byte tag, iv)`; a 12-byte IV is generated when not given.
     """
     if iv is None:
-        iv = os.urandom(GCM_IV_BYTES)
+        iv = os.urandom(IV_BYTES)
     sealed = AESGCM(bytes(key_material)).encrypt(bytes(iv), bytes(nonce), None)
     return sealed, bytes(iv)
 
 
 def decrypt_nonce(key_material: bytes, encrypted_nonce: bytes, iv: bytes) -> bytes:
     """Open an encrypted nonce; raises `NonceAuthenticationError` when the tag fails."""
-    if len(encrypted_nonce) < GCM_TAG_BYTES:
+    if len(encrypted_nonce) < TAG_BYTES:
         raise NonceAuthenticationError("encrypted nonce is shorter than a GCM tag")
     try:
         return AESGCM(bytes(key_material)).decrypt(bytes(iv), bytes(encrypted_nonce), None)
@@ -100,8 +104,8 @@ def unwrap_key_material(ciphertext: bytes, private_key, algorithm: str = RSAES_O
 
 # --- keys, PEM and base64 ---------------------------------------------------------------
 
-def generate_rsa_private_key(bits: int = 4096) -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+def generate_rsa_private_key(bits: int = TOKEN_KEY_BITS) -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=TOKEN_PUBLIC_EXPONENT, key_size=bits)
 
 
 def load_public_key(key) -> rsa.RSAPublicKey:
@@ -173,37 +177,3 @@ def token_payload_from_public_key(key) -> str:
 def public_key_from_token_payload(payload: str) -> rsa.RSAPublicKey:
     """Inverse of `token_payload_from_public_key`: base64 → PEM → key."""
     return load_public_key(b64decode(payload))
-
-
-# --- dates on the wire: RFC 3339 ----------------------------------------------------------
-
-# RFC 3339's date-time only, which is narrower than what `datetime.fromisoformat` takes (week
-# dates, no separators, a space, `+0000`): those would pass here and fail at Key Protect.
-_RFC3339 = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})"
-                      r"(\.[0-9]+)?(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))")
-
-
-def parse_rfc3339(value, name: str = "date") -> datetime:
-    """An aware datetime from an RFC 3339 date-time such as `2030-01-31T12:00:00Z` or
-    `2030-01-31T14:00:00.5+02:00`; raises `ValueError` naming `name` for anything else,
-    including a leap second (`23:59:60`, which RFC 3339 allows and `datetime` cannot hold)
-    and a date that has no UTC value before year 10000."""
-    if not isinstance(value, str):
-        raise ValueError(f"{name} must be an RFC 3339 string, not {type(value).__name__}")
-    match = _RFC3339.fullmatch(value)
-    if match is None and _RFC3339.fullmatch(value + "Z"):
-        raise ValueError(f"{name} has no time zone (RFC 3339 needs Z or an offset): {value!r}")
-    if match is None:
-        raise ValueError(f"{name} is not an RFC 3339 date-time like 2030-01-31T12:00:00Z: "
-                         f"{value!r}")
-    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
-    try:
-        offset = timedelta(hours=int(off_h), minutes=int(off_m)) if not zulu else timedelta(0)
-        zone = timezone(-offset if sign == "-" else offset)
-        micro = int((fraction[1:] + "00000")[:6]) if fraction else 0
-        moment = datetime(int(year), int(month), int(day), int(hour), int(minute),
-                          int(second), micro, zone)
-        moment.astimezone(timezone.utc)   # 9999-12-31T23:59:59-01:00 has no UTC here
-        return moment
-    except (ValueError, OverflowError):   # month 13, 25 o'clock, a day's offset, year 10000
-        raise ValueError(f"{name} is not a valid date: {value!r}") from None

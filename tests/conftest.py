@@ -13,9 +13,9 @@ import pytest
 import requests
 
 from byoklib import data_path, primitives
-from byoklib.hsm import HSM, fixed_key_pairs
-from byoklib.server import running_server
-from byoklib.service import KeyProtectService, ManualClock
+from byoklib.mock import running_server
+from byoklib.mock.hsm import HSM, fixed_key_pairs
+from byoklib.mock.service import KeyProtectService, ManualClock
 
 TOKEN_KEY_FILES = [data_path("test-only", f"token-key-{n}.pem") for n in (1, 2, 3)]
 KEY_TYPE = "application/vnd.ibm.kms.key+json"

@@ -1,0 +1,132 @@
+"""How the client reads Key Protect responses: the one error parser, and the readers of
+successful bodies (enveloped `resources`, bare objects, base64 fields).
+
+Imports only the foundation; knows nothing of the mock.
+"""
+from __future__ import annotations
+
+import re
+from http import HTTPStatus
+
+import requests
+
+from byoklib import primitives
+from byoklib.errors import KeyProtectError
+
+UNEXPECTED_RESPONSE = "UNEXPECTED_RESPONSE"  # a 2xx whose body is not what the API promises
+_CODE_IN_ERROR_MSG = re.compile(r"\(([A-Z][A-Z0-9_]+)\)\s*$")
+
+
+# --- the one error parser -------------------------------------------------------------------
+
+def error_from_response(response: requests.Response) -> KeyProtectError:
+    """A `KeyProtectError` for any non-2xx response.
+
+    Key Protect bodies give `resources[0].errorMsg` and `reasons[0]` (code, message,
+    target); keys are matched case-insensitively, as IBM's Go client does. Without reasons
+    the code comes from the "(CODE)" that ends errorMsg, then IAM's `errorCode`, then
+    UNAUTHORIZED_ERR for a 401 with only an errorMsg (DOC:errors #34), then
+    `HTTP_<status>`. A body that is not JSON is described, never quoted.
+    """
+    status = response.status_code
+    body = read_json(response)
+    body = body if isinstance(body, dict) else {}
+    resource = _first(_field(body, "resources"))
+    error_msg = _text(_field(resource, "errorMsg"))
+    reason = _first(_field(resource, "reasons"))
+    code = (_text(_field(reason, "code")) or _code_in(error_msg)
+            or _text(_field(body, "errorCode")) or _bare_401(status, error_msg)
+            or f"HTTP_{status}")
+    message = (_text(_field(reason, "message")) or error_msg
+               or _text(_field(body, "errorMessage")) or _text(_field(body, "message"))
+               or _describe(response))
+    return KeyProtectError(status, code, message, _target(_field(reason, "target")),
+                           error_msg or message)
+
+
+def _bare_401(status: int, error_msg: str | None) -> str | None:
+    """Key Protect answers 401 with `errorMsg` alone (DOC:errors #34): UNAUTHORIZED_ERR."""
+    return "UNAUTHORIZED_ERR" if status == 401 and error_msg else None
+
+
+def _first(items) -> dict:
+    """The first object of a JSON list, or {} when there is none."""
+    return items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else {}
+
+
+def _field(mapping: dict, name: str):
+    if name in mapping:
+        return mapping[name]
+    lowered = name.lower()
+    return next((v for k, v in mapping.items() if str(k).lower() == lowered), None)
+
+
+def _text(value, limit: int = 500) -> str | None:
+    return value[:limit] if isinstance(value, str) and value.strip() else None
+
+
+def _code_in(error_msg: str | None) -> str | None:
+    match = _CODE_IN_ERROR_MSG.search(error_msg or "")
+    return match.group(1) if match else None
+
+
+def _target(target) -> tuple[str, str] | None:
+    if isinstance(target, dict) and _field(target, "type") and _field(target, "name"):
+        return str(_field(target, "type")), str(_field(target, "name"))
+    return None
+
+
+def _describe(response: requests.Response) -> str:
+    try:
+        phrase = HTTPStatus(response.status_code).phrase
+    except ValueError:
+        phrase = "Error"
+    kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+    return (f"{phrase}: the response is not a Key Protect error body "
+            f"({kind}, {len(response.content)} bytes)")
+
+
+# --- successful bodies -------------------------------------------------------------------------
+
+def read_json(response: requests.Response):
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def read_resource(response: requests.Response) -> dict | None:
+    """`resources[0]` of an enveloped body, the body itself when it is a bare object
+    (import tokens, wrap), None when there is no body (204)."""
+    if not response.content or response.status_code == 204:
+        return None
+    body = read_json(response)
+    if isinstance(body, dict) and isinstance(body.get("resources"), list):
+        return body["resources"][0] if body["resources"] else None
+    if isinstance(body, dict):
+        return body
+    raise KeyProtectError(response.status_code, UNEXPECTED_RESPONSE,
+                          "the response body is not a JSON object")
+
+
+def read_resources(response: requests.Response) -> list[dict]:
+    body = read_json(response)
+    if not isinstance(body, dict):
+        raise KeyProtectError(response.status_code, UNEXPECTED_RESPONSE,
+                              "the response body is not a JSON object")
+    resources = body.get("resources") or []
+    return list(resources)
+
+
+def decode_fields(response: requests.Response, result: dict) -> dict:
+    decoded = dict(result)
+    for name in ("plaintext", "ciphertext"):
+        if isinstance(decoded.get(name), str):
+            try:
+                decoded[name] = primitives.b64decode(decoded[name])
+            except ValueError:
+                raise KeyProtectError(response.status_code, UNEXPECTED_RESPONSE,
+                                      f"the response field {name} is not base64") from None
+    return decoded

@@ -1,0 +1,200 @@
+"""The mock's WSGI app: Key Protect's v2 REST API onto `KeyProtectService`.
+
+This module does no crypto of its own: it parses requests, checks access, calls the
+service, and writes JSON. The routing table and one handler per operation are in
+`routes`. Every failure is a Key Protect error body
+(`application/vnd.ibm.kms.error+json`); an unexpected exception becomes a 500 body
+without details, and the tests prove no bad input gets that far.
+
+Access: `Authorization: Bearer <token>` is always required (nothing -> 401
+UNAUTHORIZED_ERR, another scheme -> 400 BEARER_SUB_EXTRACTION_ERR), as is a non-empty
+`bluemix-instance` header (400 INVALID_HEADER_ERR). In open mode (no grants) any bearer
+token may use any instance, created on first use. With grants (`{token: instance or set of
+instances}`) only granted tokens pass (401 UNAUTHORIZED_ERR, whose body has an `errorMsg`
+and no `reasons`, as DOC:errors #34 shows), each only for its own instances (403
+FORBIDDEN_ERR: the mock's code, kept because this suite's public contract promises a 403;
+IBM documents only the 401 for a user without access).
+
+Mock's choices (UNCONFIRMED behaviours of the real service):
+- Response content types. IBM's Python client (ibm-cloud-sdk-core) parses a body into a
+  dict only when Content-Type matches `^application/json`, and otherwise hands back the
+  raw `requests.Response`; IBM's own integration tests call `.json()` on the results of
+  create_key and wrap_key, so those must not be `application/json`. The mock therefore
+  answers: import token -> `application/json` (the client returns a dict, as its
+  GetImportToken model expects); every `{metadata, resources}` envelope (keys, versions,
+  policies) -> `application/vnd.ibm.collection+json`; wrap/unwrap/rewrap ->
+  `application/vnd.ibm.kms.key_action+json`; errors -> `application/vnd.ibm.kms.error+json`.
+  `requests`' `.json()` reads all of them.
+- Request content types accepted: none, `application/json`, or any
+  `application/vnd.ibm.*+json`; others -> 415 UNSUPPORTED_MEDIA_TYPE_ERR. Bodies of `{}`
+  and `null` are accepted where IBM's Go client sends them (disable, enable, rotate,
+  restore). Malformed JSON (including NaN/Infinity) -> 400 BAD_BODY_ERR.
+- Bodies over 1 MiB -> 413 BODY_TOO_LARGE_ERR. Unknown paths -> 404 NOT_FOUND_ERR; a
+  known path with another method -> 405 METHOD_NOT_ALLOWED_ERR (its message lists the
+  methods allowed).
+- `Prefer: return=representation` selects the full form; anything else (or none) the
+  minimal form. `correlation-id` is accepted and ignored; `x-kms-key-ring` scopes the
+  call's keys to one ring (byoklib.mock.service.rings).
+- Access log lines carry the method, the path (without query) and the status, nothing
+  else: never headers, bodies or key material.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from http import HTTPStatus
+
+from byoklib.mock.http.routes import (  # noqa: F401 (re-exported)
+    API,
+    COLLECTION,
+    ERROR,
+    JSON,
+    KEY_ACTION,
+    MAX_BODY_BYTES,
+    ROUTES,
+    ApiRequest,
+    Call,
+    Reply,
+    error_context,
+    error_reply,
+    reply,
+)
+from werkzeug.exceptions import HTTPException
+
+from byoklib import protocol
+from byoklib.errors import KeyProtectError
+from byoklib.mock.service import KeyProtectService
+
+log = logging.getLogger("byoklib.mock.http")
+
+# --- the WSGI application -----------------------------------------------------------------
+
+class KeyProtectApp:
+    """WSGI callable. `internal_errors` counts requests that reached the catch-all."""
+
+    def __init__(self, service: KeyProtectService, grants=None, on_change=None):
+        self.service = service
+        self.grants = normalise_grants(grants)
+        self.on_change = on_change   # called after each successful changing request
+        self.internal_errors = 0
+        self.save_failures = 0     # changes on_change could not save
+        self._count_lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        request = ApiRequest(environ)
+        try:
+            response = self.handle(request)
+        except KeyProtectError as error:
+            response = error_reply(error)
+        except Exception as exc:   # never a traceback or a detail on the wire
+            with self._count_lock:
+                self.internal_errors += 1
+            log.error("internal error %s on %s %s", type(exc).__name__, request.method,
+                      request.path)
+            response = error_reply(KeyProtectError.of("INTERNAL_ERR"))
+        if (self.on_change is not None and response.status_code < 400
+                and request.method not in ("GET", "HEAD")):
+            try:
+                self.on_change()
+            except Exception as exc:   # e.g. the state file's folder is gone or the disk full
+                # The change is made and is what the API now serves; answering 5xx would
+                # invite a retry (IBM's Go client retries 5xx, POSTs too) that makes it twice.
+                # Only its saving failed: say so loudly where the mock's operator looks.
+                with self._count_lock:
+                    self.save_failures += 1
+                log.error("STATE NOT SAVED after %s %s: %s (the change is kept in memory "
+                          "only)", request.method, request.path, type(exc).__name__)
+        return response(environ, start_response)
+
+    def handle(self, request: ApiRequest) -> Reply:
+        handler, args = route(request)
+        try:
+            token = bearer_token(request)
+            instance = instance_id(request)
+            self.check_grant(token, instance)
+            # X-Kms-Key-Ring scopes the key lookups of this call (see byoklib.mock.service.rings)
+            ring = request.header(protocol.KEY_RING_HEADER).strip() or None
+            with self.service.key_ring_scope(ring):
+                return handler(Call(self.service, request, instance, args))
+        except KeyProtectError as error:
+            raise error.in_context(error_context(handler, args, request))
+
+    def check_grant(self, token: str, instance: str) -> None:
+        if self.grants is None:
+            return
+        if token not in self.grants:
+            raise KeyProtectError.of("UNAUTHORIZED_ERR")
+        if instance not in self.grants[token]:   # 403: the suite's contract (DESIGN.md)
+            raise KeyProtectError.of("FORBIDDEN_ERR")
+
+    def __repr__(self) -> str:
+        mode = "open" if self.grants is None else f"strict({len(self.grants)} tokens)"
+        return f"KeyProtectApp({mode})"
+
+
+def create_app(service: KeyProtectService, grants=None, on_change=None) -> KeyProtectApp:
+    return KeyProtectApp(service, grants, on_change)
+
+
+STATIC_PATHS = frozenset(path for path in API if "<" not in path)
+
+
+def route(request: ApiRequest):
+    path, args = request.path, {}
+    if path not in STATIC_PATHS:   # the common calls skip Werkzeug's matcher
+        try:
+            path, args = ROUTES.bind_to_environ(request.environ).match(method="GET")
+        except HTTPException:
+            raise KeyProtectError.of("NOT_FOUND_ERR") from None
+    handlers = API[path]
+    if request.method not in handlers:
+        raise KeyProtectError.of(
+            "METHOD_NOT_ALLOWED_ERR",
+            f"The method {request.method} is not allowed here: use {', '.join(handlers)}")
+    return handlers[request.method], args
+
+
+def bearer_token(request: ApiRequest) -> str:
+    """The token of `Authorization: Bearer <token>`. No token at all -> 401
+    UNAUTHORIZED_ERR; a value without the `Bearer` scheme -> 400 BEARER_SUB_EXTRACTION_ERR,
+    the code IBM gives a token it cannot read ("the authorization header needs to be set
+    using this format: -H "authorization: Bearer $ACCESS_TOKEN"", DOC:errors)."""
+    value = request.header("Authorization").strip()
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() == "bearer":
+        value = token.strip()
+    elif value:
+        raise KeyProtectError.of("BEARER_SUB_EXTRACTION_ERR",
+                                 target=("header", "authorization"))
+    if not value:
+        raise KeyProtectError.of("UNAUTHORIZED_ERR")
+    return value
+
+
+def instance_id(request: ApiRequest) -> str:
+    value = request.header(protocol.INSTANCE_HEADER).strip()
+    if not value:
+        raise KeyProtectError.of("INVALID_HEADER_ERR",
+                                 "The header 'bluemix-instance' must be: a service instance id",
+                                 target=("header", "bluemix-instance"))
+    return value
+
+
+def http_error_page(status: int) -> tuple[str, bytes]:
+    """A Key Protect error body for what the HTTP layer refuses itself (a request it cannot
+    read), so every failure has the same shape; it names the status, never the request."""
+    error = KeyProtectError(status, "INVALID_HTTP_REQUEST_ERR",
+                            f"The request could not be read: {HTTPStatus(status).phrase}")
+    return ERROR, error_reply(error).body
+
+
+def normalise_grants(grants) -> dict[str, frozenset] | None:
+    if grants is None:
+        return None
+    normalised = {}
+    for token, instances in grants.items():
+        token = token.strip()
+        if token.lower().startswith("bearer "):
+            token = token[len("bearer "):].strip()
+        normalised[token] = frozenset([instances] if isinstance(instances, str) else instances)
+    return normalised

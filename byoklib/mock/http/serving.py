@@ -1,0 +1,112 @@
+"""Serving the mock's WSGI app: `running_server()` (a background thread on an ephemeral
+port, for tests and notebooks) and `serve()` (blocking, for `python -m byoklib serve`)."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from byoklib.mock.hsm import HSM, KeyPairPool
+from byoklib.mock.http.app import KeyProtectApp, create_app, http_error_page
+from byoklib.mock.http.httpd import KeepAliveWSGIServer
+from byoklib.mock.http.routes import MAX_BODY_BYTES
+from byoklib.mock.service import KeyProtectService
+
+log = logging.getLogger("byoklib.mock.http")
+
+
+# --- serving ------------------------------------------------------------------------------
+
+def _stop_on_signals() -> None:
+    """SIGINT and SIGTERM end `serve()` even when the shell started us with SIGINT
+    ignored (as background jobs are)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for name in ("SIGINT", "SIGTERM"):
+        signal.signal(getattr(signal, name), _interrupt)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@dataclass
+class RunningServer:
+    url: str
+    host: str
+    port: int
+    service: KeyProtectService
+    clock: object
+    app: KeyProtectApp
+
+
+def build_server(service=None, *, host="127.0.0.1", port=0, grants=None, clock=None,
+                 key_pair_source=None):
+    """(HTTP server, app, pool or None): the pool is ours to close."""
+    pool = None
+    if service is None:
+        if key_pair_source is None:
+            pool = key_pair_source = KeyPairPool().start()
+        service = KeyProtectService(clock=clock, hsm=HSM(key_pair_source))
+    app = create_app(service, grants)
+    server = KeepAliveWSGIServer((host, port), app, max_body=MAX_BODY_BYTES,
+                                 error_page=http_error_page)
+    return server, app, pool
+
+
+@contextmanager
+def running_server(service=None, *, host="127.0.0.1", port=0, grants=None, clock=None,
+                   key_pair_source=None):
+    """Serve the mock from a background thread; yields a `RunningServer`."""
+    server, app, pool = build_server(service, host=host, port=port, grants=grants,
+                                     clock=clock, key_pair_source=key_pair_source)
+    # shutdown() waits for the serve loop's next poll: a short poll makes each
+    # `with running_server()` end in ~10 ms instead of 0.5 s (tests start hundreds).
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
+                              name="key-protect-mock", daemon=True)
+    thread.start()
+    try:
+        yield RunningServer(f"http://{host}:{server.port}", host, server.port, app.service,
+                            app.service.clock, app)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+        if pool is not None:
+            pool.close()
+
+
+def persist(app: KeyProtectApp, path, state_key: bytes) -> None:
+    """Load the state file (when present) into the app's service; save after changes."""
+    from pathlib import Path
+
+    from byoklib.mock.service.state import load_state, save_state
+    if Path(path).exists():
+        load_state(app.service, path, state_key)
+    save_state(app.service, path, state_key)   # fails early on an unwritable path
+    app.on_change = lambda: save_state(app.service, path, state_key)
+
+
+def serve(host: str = "127.0.0.1", port: int = 8080, grants=None, *, clock=None,
+          key_pair_source=None, announce=print, state=None) -> None:
+    """Serve until interrupted (Ctrl-C / SIGINT); announces the URL first.
+
+    `state=(path, 32-byte key)` loads `path` if it exists and saves it atomically after
+    every successful changing request (byoklib.mock.service.state).
+    """
+    server, app, pool = build_server(host=host, port=port, grants=grants, clock=clock,
+                                     key_pair_source=key_pair_source)
+    if state is not None:
+        persist(app, *state)
+    _stop_on_signals()
+    announce(f"Key Protect mock listening on http://{host}:{server.port}")
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        if pool is not None:
+            pool.close()

@@ -1,0 +1,212 @@
+"""Key actions: wrap, unwrap, rewrap, rotate, disable, enable (and the dispatch of
+sync, setKeyForDeletion and unsetKeyForDeletion, which live in lifecycle.py).
+
+A wrapped DEK looks like the real service's: base64 of a JSON object
+`{"ciphertext", "iv", "version", "handle"}`. Here `ciphertext` is AES-GCM (tag appended)
+under the key version's material and `handle` names that material (an HMAC check value
+from the HSM, not a key or version id); the GCM AAD binds the handle and the caller's `aad`
+list. So a WDEK unwraps with the same AAD under any root key, in any instance, that holds
+the same material in one of its versions: the real service documents exactly that
+("root keys that contain the same key material can unwrap the same DEK").
+"""
+from __future__ import annotations
+
+import json
+import uuid
+
+from byoklib.errors import KeyProtectError
+from byoklib.mock.hsm import check_root_material
+from byoklib.primitives import b64decode, b64encode
+
+from . import validate
+from .model import (
+    ACTIVE,
+    DEACTIVATED,
+    ROTATION_INTERVAL,
+    SUSPENDED,
+    WAIT_AFTER_UPDATE,
+    KeyRecord,
+    Version,
+    whole_seconds,
+)
+
+WDEK_FORMAT_VERSION = "4.0.0"
+GENERATED_DEK_BYTES = 32
+PLAINTEXT_MAX_CHARS = 4096
+AAD_ITEMS, AAD_CHARS = 126, 255
+ACTIONS = {"wrap": "wrap", "unwrap": "unwrap", "rewrap": "rewrap", "rotate": "rotate",
+           "disable": "disable", "enable": "enable", "sync": "sync",   # sync: lifecycle.py
+           "setKeyForDeletion": "set_key_for_deletion",
+           "unsetKeyForDeletion": "unset_key_for_deletion"}
+
+
+class ActionsMixin:
+
+    def key_action(self, instance_id: str, key_id: str, action: str, body=None):
+        """POST /keys/{id}/actions/{action} (or ?action=): dispatch by name."""
+        if action not in ACTIONS:
+            raise validate.field_error("action", " or ".join(ACTIONS),
+                                       code="INVALID_QUERY_PARAM_ERR", kind="query_param")
+        return getattr(self, ACTIONS[action])(instance_id, key_id, body)
+
+    # --- envelope encryption ---
+
+    def wrap(self, instance_id: str, key_id: str, body=None) -> dict:
+        body = validate.obj(body)
+        plaintext = self._plaintext(body)
+        aad = validate.string_list(body, "aad", AAD_ITEMS, AAD_CHARS)
+        with self._lock:
+            key = self._root_key(instance_id, key_id, allowed=(ACTIVE,), action="wrap")
+            generated = plaintext is None
+            if generated:
+                plaintext = self.hsm.random_bytes(GENERATED_DEK_BYTES)
+            result = {"ciphertext": self._seal(key.latest, plaintext, aad),
+                      "keyVersion": key.latest.ref()}
+            if generated:
+                result["plaintext"] = b64encode(plaintext)
+            return result
+
+    def unwrap(self, instance_id: str, key_id: str, body=None) -> dict:
+        ciphertext, aad = self._wrapped_request(body)
+        with self._lock:
+            key = self._root_key(instance_id, key_id, allowed=(ACTIVE, DEACTIVATED),
+                                 action="unwrap")
+            version, plaintext = self._open(key, ciphertext, aad)
+            result = {"plaintext": b64encode(plaintext), "keyVersion": version.ref()}
+            if version is not key.latest:
+                result["ciphertext"] = self._seal(key.latest, plaintext, aad)
+                result["rewrappedKeyVersion"] = key.latest.ref()
+            return result
+
+    def rewrap(self, instance_id: str, key_id: str, body=None) -> dict:
+        ciphertext, aad = self._wrapped_request(body)
+        with self._lock:
+            key = self._root_key(instance_id, key_id, allowed=(ACTIVE, DEACTIVATED),
+                                 action="rewrap")
+            version, plaintext = self._open(key, ciphertext, aad)
+            return {"ciphertext": self._seal(key.latest, plaintext, aad),
+                    "keyVersion": version.ref(), "rewrappedKeyVersion": key.latest.ref()}
+
+    @staticmethod
+    def _plaintext(body: dict) -> bytes | None:
+        value = body.get("plaintext")
+        if value is not None and (not isinstance(value, str) or len(value) > PLAINTEXT_MAX_CHARS):
+            raise validate.field_error("plaintext", "a base64 encoded key material of at most "
+                                                    f"{PLAINTEXT_MAX_CHARS} characters")
+        return validate.base64_field(body, "plaintext")
+
+    @staticmethod
+    def _wrapped_request(body) -> tuple[str, list | None]:
+        if body is None or body == {}:
+            raise KeyProtectError.of("NO_BODY_ERR")
+        body = validate.obj(body)
+        ciphertext = body.get("ciphertext")
+        validate.base64_field(body, "ciphertext", required=True)   # outer base64 only
+        return ciphertext, validate.string_list(body, "aad", AAD_ITEMS, AAD_CHARS)
+
+    def _seal(self, version: Version, plaintext: bytes, aad) -> str:
+        handle = self.hsm.material_id(version.material)
+        sealed, iv = self.hsm.seal(version.material, plaintext, _binding(handle, aad))
+        blob = {"ciphertext": b64encode(sealed), "iv": b64encode(iv),
+                "version": WDEK_FORMAT_VERSION, "handle": handle}
+        return b64encode(json.dumps(blob, separators=(",", ":")).encode())
+
+    def _open(self, key: KeyRecord, ciphertext: str, aad) -> tuple[Version, bytes]:
+        blob = _parse_wdek(ciphertext)
+        version = next((v for v in key.versions
+                        if self.hsm.material_id(v.material) == blob["handle"]), None)
+        if version is None:   # made under material this key has never held
+            raise _unprocessable()
+        return version, self.hsm.open(version.material, blob["ciphertext"], blob["iv"],
+                                      _binding(blob["handle"], aad))
+
+    # --- rotation ---
+
+    def rotate(self, instance_id: str, key_id: str, body=None) -> None:
+        body = validate.obj(body)
+        with self._lock:
+            now = whole_seconds(self.clock.now())
+            key = self._root_key(instance_id, key_id, allowed=(ACTIVE, DEACTIVATED),
+                                 action="rotate")
+            material = self._rotation_material(instance_id, key, body, now)
+            key.versions.append(Version(str(uuid.uuid4()), now, material))
+            key.bit_length = material.bits
+            key.last_rotate_date = key.last_update_date = now
+
+    def _rotation_material(self, instance_id: str, key: KeyRecord, body: dict, now):
+        secure = any(body.get(f) is not None for f in ("encryptedNonce", "iv",
+                                                        "encryptionAlgorithm"))
+        has_payload = body.get("payload") is not None or secure
+        if not key.imported and has_payload:
+            raise validate.field_error("payload", "provided only if key is imported",
+                                       code="INVALID_QUERY_PARAM_ERR", kind="query_param")
+        if key.imported and not has_payload:
+            raise KeyProtectError.of("KEY_PAYLOAD_REQ_ERR", target=("field", "payload"))
+        if key.imported and not secure:
+            self._check_token_not_enforced(instance_id, "rotate")
+        if key.last_rotate_date is not None and now - key.last_rotate_date < ROTATION_INTERVAL:
+            raise KeyProtectError.of("KEY_ROTATION_NOT_PERMITTED")
+        if not key.imported:
+            return self.hsm.generate_material(32)
+        if secure:
+            return self.hsm.store_material(self._open_secure_import(instance_id, body))
+        material = validate.base64_field(body, "payload", required=True)
+        check_root_material(material)
+        return self.hsm.store_material(material)
+
+    # --- disable / enable ---
+
+    def disable(self, instance_id: str, key_id: str, body=None) -> None:
+        validate.obj(body)
+        with self._lock:
+            now = whole_seconds(self.clock.now())
+            key = self._root_key(instance_id, key_id, allowed=(ACTIVE,), action="disable")
+            key.stored_state = SUSPENDED
+            key.state_changed = key.last_update_date = now
+
+    def enable(self, instance_id: str, key_id: str, body=None) -> None:
+        validate.obj(body)
+        with self._lock:
+            now = whole_seconds(self.clock.now())
+            key = self._root_key(instance_id, key_id, allowed=(SUSPENDED,), action="enable")
+            if now - key.state_changed < WAIT_AFTER_UPDATE:
+                raise KeyProtectError.of("REQ_TOO_EARLY_ERR")
+            key.stored_state = ACTIVE
+            key.state_changed = key.last_update_date = now
+
+    # --- checks ---
+
+    def _root_key(self, instance_id: str, key_id: str, allowed: tuple, action: str) -> KeyRecord:
+        """A live root key whose state permits `action` (the reference's state matrix)."""
+        key = self._live_key(instance_id, key_id)
+        if key.extractable:
+            raise KeyProtectError.of("KEY_ROOT_REQ_ERR")
+        if key.state(self.clock.now()) not in allowed:
+            raise KeyProtectError.of(
+                "KEY_ACTION_INVALID_STATE_ERR",
+                f"Key is not in a valid state: a '{action}' action needs state "
+                f"{' or '.join(map(str, allowed))}")
+        return key
+
+
+def _binding(handle: str, aad) -> bytes:
+    """GCM additional data: which material, and the caller's aad list."""
+    return json.dumps({"material": handle, "aad": list(aad or [])},
+                      separators=(",", ":")).encode()
+
+
+def _parse_wdek(ciphertext: str) -> dict:
+    """The WDEK's JSON; anything this service did not make is 422."""
+    try:
+        blob = json.loads(b64decode(ciphertext))
+        fields = {name: blob[name] for name in ("ciphertext", "iv", "handle")}
+        if not all(isinstance(v, str) for v in fields.values()):
+            raise ValueError("fields must be strings")
+        return {"handle": fields["handle"], "ciphertext": b64decode(fields["ciphertext"]),
+                "iv": b64decode(fields["iv"])}
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise _unprocessable() from None
+
+
+def _unprocessable() -> KeyProtectError:
+    return KeyProtectError.of("UNPROCESSABLE_CIPHERTEXT_ERR", target=("field", "ciphertext"))

@@ -1,0 +1,125 @@
+"""The server as a whole: concurrency, running_server() life cycle, `python -m byoklib serve`."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+from conftest import Api
+
+from byoklib import primitives
+from byoklib.mock import running_server
+from byoklib.mock.hsm import fixed_key_pairs
+
+THREADS, IMPORTS_PER_THREAD, WRAPS_PER_KEY = 8, 3, 3
+
+
+def test_concurrent_secure_imports_and_wraps(api, server):
+    """8 threads import and wrap at once: nothing lost, every count exact."""
+    retrievals = THREADS * IMPORTS_PER_THREAD
+    api.new_token(maxAllowedRetrievals=retrievals + 1)
+    start = threading.Barrier(THREADS)
+
+    def worker(n):
+        client = Api(server.url)
+        start.wait()
+        results = []
+        for i in range(IMPORTS_PER_THREAD):
+            material = primitives.generate_key_material()
+            key = client.secure_root_key(material, name=f"t{n}-k{i}")
+            wraps = [client.action(key["id"], "wrap", {"aad": [key["id"]]}).json()
+                     for _ in range(WRAPS_PER_KEY)]
+            results.append((key["id"], wraps))
+        return results
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        results = [r for batch in pool.map(worker, range(THREADS)) for r in batch]
+    assert len({key_id for key_id, _ in results}) == THREADS * IMPORTS_PER_THREAD
+    assert int(api.call("HEAD", "/api/v2/keys").headers["Key-Total"]) == len(results)
+    assert api.token()["remainingRetrievals"] == 0   # exactly one left before this GET
+    for key_id, wraps in results:
+        for wrapped in wraps:
+            body = {"ciphertext": wrapped["ciphertext"], "aad": [key_id]}
+            assert api.action(key_id, "unwrap", body).json()["plaintext"] == wrapped["plaintext"]
+    assert server.app.internal_errors == 0
+
+
+def test_running_server_builds_its_own_service_and_stops(token_key_pairs):
+    with running_server(key_pair_source=fixed_key_pairs(token_key_pairs)) as server:
+        assert server.url == f"http://127.0.0.1:{server.port}"
+        assert server.clock is server.service.clock
+        server.clock.advance(minutes=11)
+        api = Api(server.url)
+        assert api.new_token()["maxAllowedRetrievals"] == 1
+        url = server.url
+    try:
+        requests.get(url + "/api/v2/keys", timeout=2)
+        stopped = False
+    except requests.ConnectionError:
+        stopped = True
+    assert stopped
+
+
+def test_running_server_default_pool_is_closed_at_exit():
+    before = {t.name for t in threading.enumerate()}
+    with running_server() as server:
+        assert "key-pair-pool" in {t.name for t in threading.enumerate()}
+        assert server.service.hsm is not None
+    after = {t.name for t in threading.enumerate()}
+    assert "key-pair-pool" not in after - before
+    assert "key-protect-mock" not in after
+
+
+def serve_process(*args):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "byoklib", "serve", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_serve_subprocess_announces_port_and_stops_on_sigint():
+    process = serve_process("--host", "127.0.0.1", "--port", "0", "--grant", "tok=inst")
+    try:
+        line = process.stdout.readline().rstrip("\n")
+        prefix = "Key Protect mock listening on http://127.0.0.1:"
+        assert line.startswith(prefix) and int(line[len(prefix):]) > 0
+        url = line.rsplit(" ", 1)[1]
+        granted = requests.post(url + "/api/v2/keys/none/restore",
+                                headers={"Authorization": "Bearer tok", "bluemix-instance": "inst"})
+        assert granted.status_code == 404
+        refused = requests.get(url + "/api/v2/keys",
+                               headers={"Authorization": "Bearer other", "bluemix-instance": "inst"})
+        assert refused.status_code == 401
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=15) == 0
+        log = process.stderr.read()
+        assert "POST /api/v2/keys/none/restore 404" in log and "Bearer" not in log
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_serve_rejects_a_malformed_grant():
+    process = serve_process("--port", "0", "--grant", "no-equals-sign")
+    assert process.wait(timeout=15) != 0
+    assert "TOKEN=INSTANCE" in process.stderr.read()
+
+
+def test_serve_with_test_only_token_keys_hands_out_those_keys():
+    from byoklib import data_path, primitives
+    from byoklib.client.token import ImportToken
+
+    path = data_path("test-only", "token-key-2.pem")
+    process = serve_process("--port", "0", "--token-key", str(path))
+    try:
+        url = process.stdout.readline().rstrip("\n").rsplit(" ", 1)[1]
+        headers = {"Authorization": "Bearer t", "bluemix-instance": "i"}
+        assert requests.post(url + "/api/v2/import_token", json={}, headers=headers).ok
+        token = ImportToken.from_response(
+            requests.get(url + "/api/v2/import_token", headers=headers).json())
+        expected = primitives.load_private_key(path.read_bytes()).public_key()
+        assert token.fingerprint == primitives.public_key_fingerprint(expected)
+    finally:
+        process.kill()
+        process.wait(10)

@@ -1,0 +1,499 @@
+"""The client against a scripted HTTP server on 127.0.0.1: the headers it sends, how it
+turns every kind of failure body into a KeyProtectError, IAM, from_env, and its imports.
+
+A scripted server (not the mock) lets these tests send bodies the mock never would —
+a proxy's HTML page, a 401 without reasons, a 2xx that is not JSON — over real HTTP.
+"""
+import json
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from byoklib import KeyProtectError, primitives
+from byoklib.client import KeyProtectClient, error_from_response, iam_token
+
+SECRET = "sUp3r-s3cret-api-key"
+
+
+class Scripted:
+    """Answers each request with the next scripted (status, headers, body) and records
+    what came in."""
+
+    def __init__(self):
+        self.replies, self.requests = [], []
+        scripted = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                scripted.requests.append({
+                    "method": self.command, "path": self.path,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "body": self.rfile.read(length) if length else b""})
+                status, headers, body = (scripted.replies.pop(0) if scripted.replies
+                                         else (204, {}, b""))
+                if isinstance(body, (dict, list)):
+                    body = json.dumps(body).encode()
+                    headers = {"Content-Type": "application/json", **headers}
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _answer
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def reply(self, status, body=b"", headers=None):
+        self.replies.append((status, headers or {}, body))
+
+    @property
+    def last(self):
+        return self.requests[-1]
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def scripted():
+    server = Scripted()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def client(scripted):
+    with KeyProtectClient(scripted.url, "inst-1", "abc.def") as c:
+        yield c
+
+
+def kp_error(status, code, message, target=None, error_msg=None):
+    reason = {"code": code, "message": message, "status": status,
+              "moreInfo": "https://cloud.ibm.com/apidocs/key-protect"}
+    if target:
+        reason["target"] = target
+    return {"metadata": {"collectionType": "application/vnd.ibm.kms.error+json",
+                         "collectionTotal": 1},
+            "resources": [{"errorMsg": error_msg or f"Conflict: x ({code})", "reasons": [reason]}]}
+
+
+# --- headers and URLs ---------------------------------------------------------------------
+
+def test_headers_of_a_plain_request(scripted, client):
+    scripted.reply(200, {"resources": [{"id": "k1"}]})
+    assert client.get_key("k1") == {"id": "k1"}
+    headers = scripted.last["headers"]
+    assert headers["authorization"] == "Bearer abc.def"  # prefix added once
+    assert headers["bluemix-instance"] == "inst-1"
+    assert headers["accept"] == "application/json"
+    assert "x-kms-key-ring" not in headers and "correlation-id" not in headers
+    assert scripted.last["path"] == "/api/v2/keys/k1"
+
+
+def test_optional_headers_and_existing_prefix(scripted):
+    with KeyProtectClient(scripted.url + "/api/v2/", "inst-2", "Bearer tok", key_ring="ring-a",
+                          correlation_id="corr-1") as client:
+        scripted.reply(204)
+        client.disable_key("k/../x")
+    request = scripted.last
+    assert request["headers"]["authorization"] == "Bearer tok"
+    assert request["headers"]["x-kms-key-ring"] == "ring-a"
+    assert request["headers"]["correlation-id"] == "corr-1"
+    # A key id is one path segment, never a path: "/" and ".." are escaped.
+    assert request["path"] == "/api/v2/keys/k%2F..%2Fx/actions/disable"
+    assert request["body"] == b""
+
+
+def test_create_key_body_and_vendor_content_type(scripted, client):
+    scripted.reply(201, {"resources": [{"id": "k1", "imported": True}]})
+    result = client.import_root_key("n", bytes(16), description="d", prefer="representation")
+    assert result == {"id": "k1", "imported": True}
+    request = scripted.last
+    assert request["headers"]["content-type"] == "application/vnd.ibm.kms.key+json"
+    assert request["headers"]["prefer"] == "return=representation"
+    body = json.loads(request["body"])
+    assert body["metadata"] == {"collectionType": "application/vnd.ibm.kms.key+json",
+                                "collectionTotal": 1}
+    assert body["resources"] == [{"type": "application/vnd.ibm.kms.key+json", "name": "n",
+                                  "description": "d", "extractable": False,
+                                  "payload": "AAAAAAAAAAAAAAAAAAAAAA=="}]
+
+
+def test_wrap_body_decoding_and_query_encoding(scripted, client):
+    scripted.reply(200, {"plaintext": "AAEC", "ciphertext": "eyJ9", "keyVersion": {"id": "v"}})
+    result = client.wrap("k1", aad="ctx")
+    assert result == {"plaintext": b"\x00\x01\x02", "ciphertext": b'{"}', "keyVersion": {"id": "v"}}
+    assert json.loads(scripted.last["body"]) == {"aad": ["ctx"]}
+    assert scripted.last["headers"]["content-type"] == "application/vnd.ibm.kms.key_action_wrap+json"
+    scripted.reply(200, {"resources": []})
+    assert client.list_keys(limit=5, state=[0, 1], extractable=False) == []
+    assert scripted.last["path"] == "/api/v2/keys?limit=5&state=0%2C1&extractable=false"
+
+
+def test_key_total_reads_the_header(scripted, client):
+    scripted.reply(200, headers={"Key-Total": "7"})
+    assert client.key_total() == 7
+    assert scripted.last["method"] == "HEAD"
+    for bad in (None, "\u00b2"):   # none, or a digit to str.isdigit() that int() refuses
+        scripted.reply(200, headers={"Key-Total": bad} if bad else {})
+        with pytest.raises(KeyProtectError) as info:
+            client.key_total()
+        assert info.value.code == "UNEXPECTED_RESPONSE"
+
+
+def test_a_redirect_is_not_followed(scripted, client):
+    """Key Protect does not redirect; following one would post the key material and the
+    instance id to wherever it points."""
+    scripted.reply(307, headers={"Location": scripted.url + "/elsewhere"})
+    with pytest.raises(KeyProtectError) as info:
+        client.import_root_key("k", bytes(32))
+    assert info.value.status == 307
+    assert [r["path"] for r in scripted.requests] == ["/api/v2/keys"]
+
+
+def test_repr_hides_the_token(scripted, client):
+    text = repr(client)
+    assert scripted.url in text and "inst-1" in text
+    assert "abc.def" not in text
+    assert "abc.def" not in str(dict(client.session.headers))
+
+
+# --- error bodies -----------------------------------------------------------------------------
+
+def test_key_protect_error_body_is_parsed(scripted, client):
+    body = kp_error(400, "INVALID_FIELD_ERR", "The field `plaintext` must be: base64",
+                    target={"type": "field", "name": "plaintext"},
+                    error_msg="Bad Request: Wrap could not be performed (INVALID_FIELD_ERR)")
+    scripted.reply(400, body)
+    with pytest.raises(KeyProtectError) as info:
+        client.wrap("k1", b"x")
+    err = info.value
+    assert (err.status, err.code, err.target) == (400, "INVALID_FIELD_ERR", ("field", "plaintext"))
+    assert err.message == "The field `plaintext` must be: base64"
+    assert err.error_msg == "Bad Request: Wrap could not be performed (INVALID_FIELD_ERR)"
+    assert client.last_response.status_code == 400
+
+
+def test_keys_are_matched_case_insensitively(scripted, client):
+    scripted.reply(404, {"Resources": [{"ErrorMsg": "Not Found: (KEY_NOT_FOUND_ERR)",
+                                        "Reasons": [{"Code": "KEY_NOT_FOUND_ERR",
+                                                     "Message": "key does not exist"}]}]})
+    with pytest.raises(KeyProtectError) as info:
+        client.get_key("nope")
+    assert (info.value.status, info.value.code) == (404, "KEY_NOT_FOUND_ERR")
+    assert info.value.message == "key does not exist"
+
+
+def test_401_without_reasons(scripted, client):
+    scripted.reply(401, {"metadata": {"collectionType": "application/vnd.ibm.kms.error+json",
+                                      "collectionTotal": 1},
+                         "resources": [{"errorMsg": "Unauthorized: The user does not have "
+                                                    "access to the specified resource"}]})
+    with pytest.raises(KeyProtectError) as info:
+        client.list_keys()
+    assert (info.value.status, info.value.code) == (401, "UNAUTHORIZED_ERR")
+    assert info.value.message.startswith("Unauthorized: The user does not have access")
+
+
+def test_401_without_any_message_keeps_its_status_as_code(scripted, client):
+    scripted.reply(401, {"resources": [{}]})
+    with pytest.raises(KeyProtectError) as info:
+        client.list_keys()
+    assert (info.value.status, info.value.code) == (401, "HTTP_401")
+
+
+def test_code_is_taken_from_error_msg_when_reasons_are_missing(scripted, client):
+    scripted.reply(409, {"resources": [{"errorMsg": "Conflict: Import Token could not be "
+                                                    "retrieved (IMPORT_TOKEN_EXPIRED_ERR)"}]})
+    with pytest.raises(KeyProtectError) as info:
+        client.get_import_token()
+    assert info.value.code == "IMPORT_TOKEN_EXPIRED_ERR"
+
+
+@pytest.mark.parametrize("status, content_type, body", [
+    (502, "text/html", b"<html><body>Bad gateway: upstream said " + b"A" * 5000 + b"</body></html>"),
+    (503, "text/plain", b""),
+    (500, "application/json", b"{not json"),
+    (403, "application/json", b"[1, 2]"),
+])
+def test_bodies_that_are_not_key_protect_errors(scripted, client, status, content_type, body):
+    scripted.reply(status, body, {"Content-Type": content_type})
+    with pytest.raises(KeyProtectError) as info:
+        client.get_key("k1")
+    err = info.value
+    assert (err.status, err.code) == (status, f"HTTP_{status}")
+    assert "not a Key Protect error body" in err.message
+    assert "<html>" not in str(err) and len(str(err)) < 300
+
+
+def test_error_for_a_secure_import_never_echoes_the_request(scripted, client):
+    # Even if a proxy echoes the request body back, the message does not quote it.
+    material = bytes(range(32))
+    scripted.reply(400, b"you sent: " + primitives.b64encode(material).encode(),
+                   {"Content-Type": "text/plain"})
+    with pytest.raises(KeyProtectError) as info:
+        client.import_root_key("n", material)
+    assert primitives.b64encode(material) not in str(info.value)
+    assert primitives.b64encode(material) not in info.value.error_msg
+
+
+def test_unexpected_2xx_bodies(scripted, client):
+    scripted.reply(200, b"<html>ok</html>", {"Content-Type": "text/html"})
+    with pytest.raises(KeyProtectError) as info:
+        client.get_key("k1")
+    assert (info.value.status, info.value.code) == (200, "UNEXPECTED_RESPONSE")
+    scripted.reply(200, {"ciphertext": "not base64!"})
+    with pytest.raises(KeyProtectError) as info:
+        client.unwrap("k1", b"c")
+    assert "ciphertext is not base64" in info.value.message
+
+
+def test_error_from_response_works_on_any_requests_response():
+    response = requests.Response()
+    response.status_code, response._content = 418, b""
+    err = error_from_response(response)
+    assert (err.status, err.code) == (418, "HTTP_418")
+
+
+def test_netrc_credentials_never_replace_the_bearer_token(scripted, client, tmp_path,
+                                                         monkeypatch):
+    # requests adds Basic credentials from ~/.netrc (or $NETRC) for the host to any request
+    # that brings no auth of its own, over an Authorization header set by hand.
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1\nlogin alice\npassword netrc-secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    scripted.reply(200, {"resources": [{"id": "k1"}]})
+    client.get_key("k1")
+    assert scripted.last["headers"]["authorization"] == "Bearer abc.def"
+    scripted.reply(200, {"access_token": "eyJ.token"})
+    iam_token(SECRET, url=scripted.url + "/identity/token")
+    assert "authorization" not in scripted.last["headers"]
+
+
+def test_proxies_from_the_environment_are_used_and_read_once_per_origin(scripted, monkeypatch):
+    # The scripted server plays an HTTP proxy: requests sends it the absolute URL.
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", scripted.url)
+    scans = []
+    real = urllib.request.getproxies_environment
+    monkeypatch.setattr(urllib.request, "getproxies_environment",
+                        lambda: scans.append(1) or real())
+    with KeyProtectClient("http://kp.invalid", "inst-1", "abc.def") as client:
+        scripted.reply(200, {"resources": [{"id": "k1"}]})
+        client.get_key("k1")
+        first = len(scans)
+        for _ in range(3):
+            scripted.reply(200, {"resources": [{"id": "k1"}]})
+            client.get_key("k1")
+        assert scripted.last["path"] == "http://kp.invalid/api/v2/keys/k1"
+        assert scripted.last["headers"]["authorization"] == "Bearer abc.def"
+    # requests alone scans all of os.environ on every request
+    assert first >= 1 and len(scans) == first
+
+
+class Recording(requests.adapters.BaseAdapter):
+    """Answers 200 without a network; keeps the settings each request was sent with."""
+
+    def __init__(self):
+        super().__init__()
+        self.sent = []
+
+    def send(self, request, **settings):
+        self.sent.append(settings)
+        response = requests.Response()
+        response.status_code, response.request, response._content = 200, request, b"{}"
+        return response
+
+    def close(self):
+        pass
+
+
+def test_a_ca_bundle_from_the_environment_is_used_and_verify_false_is_kept(monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/company-ca.pem")
+    with KeyProtectClient("https://kp.invalid", "inst-1", "tok") as client:
+        client.session.mount("https://", recording := Recording())
+        client.request("GET", "keys")
+    assert recording.sent[-1]["verify"] == "/etc/company-ca.pem"
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    with KeyProtectClient("https://kp.invalid", "inst-1", "tok") as client:
+        client.session.mount("https://", recording := Recording())
+        client.session.verify = False          # e.g. a local mock behind a self-signed cert
+        client.request("GET", "keys")
+    assert recording.sent[-1]["verify"] is False
+
+
+# --- IAM --------------------------------------------------------------------------------------
+
+def test_iam_token_posts_the_apikey_grant(scripted):
+    scripted.reply(200, {"access_token": "eyJ.token", "token_type": "Bearer", "expires_in": 3600})
+    assert iam_token(SECRET, url=scripted.url + "/identity/token") == "eyJ.token"
+    request = scripted.last
+    assert request["method"] == "POST" and request["path"] == "/identity/token"
+    assert request["headers"]["content-type"] == "application/x-www-form-urlencoded"
+    assert request["body"] == (b"grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey"
+                               b"&apikey=" + SECRET.encode())
+
+
+def test_iam_failure_is_a_key_protect_error_without_the_key(scripted):
+    scripted.reply(400, {"errorCode": "BXNIM0415E",
+                         "errorMessage": f"Provided API key could not be found: {SECRET}"})
+    with pytest.raises(KeyProtectError) as info:
+        iam_token(SECRET, url=scripted.url)
+    assert (info.value.status, info.value.code) == (400, "BXNIM0415E")
+    assert SECRET not in str(info.value) and SECRET not in repr(info.value)
+    assert SECRET not in info.value.error_msg
+    scripted.reply(200, {"token_type": "Bearer"})
+    with pytest.raises(KeyProtectError, match="access_token"):
+        iam_token(SECRET, url=scripted.url)
+
+
+def test_from_api_key_and_from_env(scripted):
+    scripted.reply(200, {"access_token": "from-iam"})
+    scripted.reply(200, {"resources": [{"id": "k"}]})
+    env = {"KP_URL": scripted.url, "KP_INSTANCE_ID": "inst-env", "IBMCLOUD_API_KEY": SECRET,
+           "KP_IAM_URL": scripted.url + "/identity/token", "KP_KEY_RING": "ring-e"}
+    with KeyProtectClient.from_env(env) as client:
+        client.get_key("k")
+    assert scripted.requests[0]["path"] == "/identity/token"
+    assert scripted.last["headers"]["authorization"] == "Bearer from-iam"
+    assert scripted.last["headers"]["bluemix-instance"] == "inst-env"
+    assert scripted.last["headers"]["x-kms-key-ring"] == "ring-e"
+    assert SECRET not in repr(client)
+
+
+def test_from_env_prefers_a_bearer_token_and_explains_what_is_missing(scripted):
+    scripted.reply(200, {"resources": [{"id": "k"}]})
+    env = {"KP_URL": scripted.url, "KP_INSTANCE_ID": "i", "KP_TOKEN": "tok", "KP_API_KEY": SECRET}
+    with KeyProtectClient.from_env(env) as client:
+        client.get_key("k")
+    assert len(scripted.requests) == 1  # no IAM call
+    assert scripted.last["headers"]["authorization"] == "Bearer tok"
+    with pytest.raises(ValueError, match="KP_INSTANCE_ID"):
+        KeyProtectClient.from_env({"KP_TOKEN": "tok"})
+
+
+def test_constructor_refuses_empty_credentials():
+    for args in (("", "i", "t"), ("http://x", "", "t"), ("http://x", "i", " ")):
+        with pytest.raises(ValueError):
+            KeyProtectClient(*args)
+
+
+# --- retries (opt-in) ----------------------------------------------------------------------
+
+@pytest.fixture
+def retrying(scripted):
+    with KeyProtectClient(scripted.url, "inst-1", "abc.def", retries=2,
+                          max_retry_wait=5) as c:
+        c.waits = []
+        c.sleep = c.waits.append   # record the waits instead of sleeping
+        yield c
+
+
+KEY = {"metadata": {"collectionTotal": 1}, "resources": [{"id": "k1", "name": "n"}]}
+
+
+def test_no_retries_unless_asked(scripted, client):
+    scripted.reply(429, kp_error(429, "TOO_MANY_REQUESTS", "slow down"))
+    scripted.reply(200, KEY)
+    with pytest.raises(KeyProtectError) as info:
+        client.get_key("k1")
+    assert info.value.status == 429 and len(scripted.requests) == 1
+
+
+def test_a_429_is_retried_after_its_retry_after(scripted, retrying):
+    scripted.reply(429, kp_error(429, "TOO_MANY_REQUESTS", "slow down"), {"Retry-After": "3"})
+    scripted.reply(201, KEY)
+    assert retrying.create_key("n")["id"] == "k1"   # a POST too: a 429 was not carried out
+    assert retrying.waits == [3.0] and len(scripted.requests) == 2
+    assert scripted.requests[0]["body"] == scripted.requests[1]["body"]
+
+
+def test_retry_after_as_a_date_and_the_wait_cap(scripted, retrying):
+    scripted.reply(503, b"", {"Retry-After": "Fri, 31 Dec 2100 23:59:59 GMT"})
+    scripted.reply(503, b"", {"Retry-After": "soon"})          # unreadable: backoff
+    scripted.reply(200, KEY)
+    assert retrying.get_key("k1")["id"] == "k1"
+    assert retrying.waits[0] == 5                               # capped at max_retry_wait
+    assert 0.4 <= retrying.waits[1] <= 1.2                      # 0.5 s * 2 ** 1, jittered
+
+
+def test_a_5xx_is_not_retried_for_a_post(scripted, retrying):
+    scripted.reply(503, b"")
+    scripted.reply(201, KEY)
+    with pytest.raises(KeyProtectError) as info:
+        retrying.create_key("n")
+    assert info.value.status == 503 and len(scripted.requests) == 1 and retrying.waits == []
+
+
+def test_retries_run_out_with_the_last_error(scripted, retrying):
+    for _ in range(3):
+        scripted.reply(502, b"<html>bad gateway</html>", {"Content-Type": "text/html"})
+    with pytest.raises(KeyProtectError) as info:
+        retrying.list_keys()
+    assert info.value.status == 502 and len(scripted.requests) == 3
+    assert len(retrying.waits) == 2
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 409, 501])
+def test_other_failures_are_never_retried(scripted, retrying, status):
+    scripted.reply(status, kp_error(status, "SOME_ERR", "no"))
+    with pytest.raises(KeyProtectError):
+        retrying.get_key("k1")
+    assert len(scripted.requests) == 1
+
+
+def test_retries_from_the_environment_and_bad_values():
+    env = {"KP_URL": "http://127.0.0.1:9", "KP_INSTANCE_ID": "i", "KP_TOKEN": "t",
+           "KP_RETRIES": "3"}
+    with KeyProtectClient.from_env(env) as client:
+        assert client.retries == 3
+    for bad in (-1, 1.5, "2"):
+        with pytest.raises(ValueError):
+            KeyProtectClient("http://127.0.0.1:9", "i", "t", retries=bad)
+
+
+def test_an_api_key_client_gets_a_new_iam_token_once_on_401(scripted):
+    scripted.reply(200, {"access_token": "first"})
+    scripted.reply(401, kp_error(401, "UNAUTHORIZED_ERR", "token expired"))
+    scripted.reply(200, {"access_token": "second"})
+    scripted.reply(200, KEY)
+    with KeyProtectClient.from_api_key(scripted.url, "i", SECRET,
+                                       iam_url=scripted.url + "/identity/token") as client:
+        assert client.get_key("k1")["id"] == "k1"
+        paths = [r["path"] for r in scripted.requests]
+        assert paths == ["/identity/token", "/api/v2/keys/k1", "/identity/token",
+                         "/api/v2/keys/k1"]
+        assert scripted.last["headers"]["authorization"] == "Bearer second"
+        # A second 401 right after a fresh token is the answer: no loop.
+        scripted.reply(401, kp_error(401, "UNAUTHORIZED_ERR", "no access"))
+        scripted.reply(200, {"access_token": "third"})
+        scripted.reply(401, kp_error(401, "UNAUTHORIZED_ERR", "no access"))
+        with pytest.raises(KeyProtectError) as info:
+            client.get_key("k1")
+        assert info.value.status == 401 and len(scripted.requests) == 7
+        assert SECRET not in repr(client) and SECRET not in str(vars(client))
+
+
+def test_a_bearer_token_client_does_not_retry_a_401(scripted, client):
+    scripted.reply(401, kp_error(401, "UNAUTHORIZED_ERR", "token expired"))
+    with pytest.raises(KeyProtectError):
+        client.get_key("k1")
+    assert len(scripted.requests) == 1

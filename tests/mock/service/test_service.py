@@ -1,0 +1,61 @@
+"""The service without HTTP: clocks, atomicity of refused calls, thread safety."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from conftest import KEY_TYPE, envelope, secure_fields
+
+from byoklib import primitives
+from byoklib.errors import KeyProtectError
+from byoklib.mock.service import KeyProtectService, ManualClock, SystemClock
+
+
+def test_manual_clock_is_frozen_until_advanced():
+    clock = ManualClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    first = clock.now()
+    assert clock.now() == first
+    clock.advance(30, minutes=1, hours=1, days=1)
+    assert clock.now() - first == timedelta(days=1, hours=1, minutes=1, seconds=30)
+    with pytest.raises(ValueError):
+        clock.advance(-1)
+    with pytest.raises(ValueError):
+        ManualClock(datetime(2026, 1, 1))
+
+
+def test_system_clock_follows_real_time_plus_offset():
+    clock = SystemClock()
+    clock.advance(minutes=11)
+    expected = datetime.now(timezone.utc) + timedelta(minutes=11)
+    assert abs(clock.now() - expected) < timedelta(seconds=5)
+    assert clock.now().tzinfo is not None
+
+
+def test_service_methods_raise_key_protect_errors(service):
+    with pytest.raises(KeyProtectError) as info:
+        service.get_key("instance", "missing")
+    assert (info.value.status, info.value.code) == (404, "KEY_NOT_FOUND_ERR")
+
+
+def test_refused_create_leaves_no_key_and_no_material(service):
+    service.create_import_token("i", max_allowed_retrievals=2)
+    token = service.get_import_token("i")
+    fields = secure_fields(primitives.generate_key_material(), token)
+    fields["encryptedNonce"] = primitives.b64encode(bytes(28))
+    body = envelope({"type": KEY_TYPE, "name": "half", "extractable": False, **fields})
+    with pytest.raises(KeyProtectError):
+        service.create_key("i", body)
+    assert service.key_total("i", state="0,1,2,3,5") == 0
+    assert service.get_import_token("i")["remainingRetrievals"] == 0
+
+
+def test_replacing_a_token_discards_its_transport_key(service):
+    service.create_import_token("i")
+    old = service._instances["i"].token.transport_key
+    service.create_import_token("i")
+    with pytest.raises(KeyError):
+        service.hsm.public_key_pem(old)
+
+
+def test_default_service_has_clock_and_hsm():
+    service = KeyProtectService()
+    assert isinstance(service.clock, SystemClock)
+    assert "us-south" in repr(service)

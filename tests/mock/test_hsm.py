@@ -1,0 +1,303 @@
+"""The HSM: key-pair sources, the pool, secure-import opening, secrecy of private keys."""
+import threading
+
+import pytest
+from conftest import TOKEN_KEY_FILES
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from byoklib import primitives
+from byoklib.errors import KeyProtectError
+from byoklib.mock.hsm import HSM, KeyPairPool, fixed_key_pairs, generate_key_pairs
+
+
+@pytest.fixture
+def hsm(token_key_pairs):
+    return HSM(fixed_key_pairs(token_key_pairs))
+
+
+def eventually(condition, seconds: float = 5) -> bool:
+    """Poll `condition()` until it holds (True) or `seconds` pass (False)."""
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return True
+        threading.Event().wait(0.01)
+    return bool(condition())
+
+
+def sealed_import(hsm, handle, material, nonce):
+    payload = primitives.wrap_key_material(material, hsm.public_key_pem(handle))
+    encrypted_nonce, iv = primitives.encrypt_nonce(material, nonce)
+    return payload, encrypted_nonce, iv
+
+
+# --- sources -----------------------------------------------------------------------------
+
+def test_fixed_key_pairs_cycles_through_paths_and_pem(token_key_pairs):
+    source = fixed_key_pairs([TOKEN_KEY_FILES[0], TOKEN_KEY_FILES[1].read_bytes()])
+    numbers = [source().private_numbers() for _ in range(3)]
+    assert numbers[0] == token_key_pairs[0].private_numbers()
+    assert numbers[1] == token_key_pairs[1].private_numbers()
+    assert numbers[2] == numbers[0]
+    with pytest.raises(ValueError):
+        fixed_key_pairs([])
+
+
+def test_default_sources_make_rsa_4096_pairs(monkeypatch):
+    """Key Protect's token keys are RSA-4096 (not generated here: slow)."""
+    monkeypatch.setattr(primitives, "generate_rsa_private_key", lambda bits: bits)
+    assert generate_key_pairs()() == 4096
+    assert KeyPairPool().bits == 4096 and KeyPairPool().take() == 4096
+    assert KeyPairPool().size == 1   # one pair ready: each made ahead and unused is wasted
+
+
+@pytest.mark.parametrize("size", [0, -1])
+def test_pool_needs_room_for_one_pair(size):
+    with pytest.raises(ValueError, match="at least 1"):
+        KeyPairPool(size=size, bits=1024)
+
+
+def test_pool_is_bounded_and_never_repeats_a_pair():
+    made = []
+    lock = threading.Lock()
+
+    def counting_source():
+        key = primitives.generate_rsa_private_key(1024)
+        with lock:
+            made.append(key)
+        return key
+
+    with KeyPairPool(size=2, bits=1024, source=counting_source) as pool:
+        taken = [pool.take() for _ in range(5)] + [pool() for _ in range(2)]
+        assert eventually(lambda: pool.available() == 2)   # refilled up to the bound
+        threading.Event().wait(0.1)
+        # Every pair made was taken or waits in the pool: none is made without room.
+        assert len(made) == len(taken) + 2
+    moduli = [k.private_numbers().public_numbers.n for k in taken]
+    assert len(set(moduli)) == len(moduli)
+    assert all(k.key_size == 1024 for k in taken)
+    assert pool._thread is None   # closed and joined
+
+
+def test_pool_makes_no_pair_it_has_no_room_for():
+    made = []
+    with KeyPairPool(size=1, bits=1024,
+                     source=lambda: made.append(1) or primitives.generate_rsa_private_key(1024)
+                     ) as pool:
+        assert eventually(lambda: pool.available() == 1)
+        threading.Event().wait(0.2)    # time enough to start another, were it going to
+        assert (pool.available(), len(made)) == (1, 1)
+        pool.take()                    # taking one makes room: the thread refills it
+        assert eventually(lambda: pool.available() == 1)
+        assert (pool.available(), len(made)) == (1, 2)
+
+
+def test_take_hands_out_the_ready_pair_and_close_stops_the_thread():
+    made = []
+
+    def source():
+        made.append(primitives.generate_rsa_private_key(1024))
+        return made[-1]
+
+    pool = KeyPairPool(size=1, bits=1024, source=source).start()
+    assert eventually(lambda: pool.available() == 1)
+    assert pool.take() is made[0]          # the pair made ahead, not one made inline
+    assert eventually(lambda: pool.available() == 1)   # refilled: the thread waits idle
+    thread = pool._thread
+    assert thread.daemon                   # an unclosed pool does not hold up exit
+    pool.close(timeout=5)                  # wakes the refill thread: it does not linger
+    assert not thread.is_alive()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_take_makes_its_own_when_the_refill_thread_failed(token_key_pairs):
+    calls = []
+
+    def failing_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the refill thread's source failed")
+        return token_key_pairs[0]
+
+    with KeyPairPool(size=1, bits=1024, source=failing_once) as pool:
+        assert eventually(lambda: calls and not pool._thread.is_alive())
+        taken = []
+        taker = threading.Thread(target=lambda: taken.append(pool.take()), daemon=True)
+        taker.start()
+        taker.join(5)
+        assert taken == [token_key_pairs[0]]   # made inline, not waited for forever
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_taker_waiting_for_a_pair_that_fails_makes_its_own(token_key_pairs):
+    release, calls = threading.Event(), []
+
+    def failing_slowly():
+        calls.append(1)
+        if len(calls) == 1:
+            release.wait(10)
+            raise RuntimeError("the refill thread's source failed")
+        return token_key_pairs[0]
+
+    with KeyPairPool(size=1, bits=1024, source=failing_slowly) as pool:
+        assert eventually(lambda: calls)
+        taken = []
+        taker = threading.Thread(target=lambda: taken.append(pool.take()), daemon=True)
+        taker.start()
+        assert eventually(lambda: pool._awaited)   # waits for the pair in the making
+        release.set()
+        taker.join(5)
+        assert taken == [token_key_pairs[0]]
+        assert not pool._awaited   # the next taker may wait for the next pair again
+
+
+def test_take_waits_for_the_pair_in_the_making_rather_than_make_another():
+    release, made = threading.Event(), []
+
+    def slow_source():
+        made.append(1)
+        if len(made) == 1:
+            release.wait(10)            # the refill thread's first pair takes a while
+        return primitives.generate_rsa_private_key(1024)
+
+    with KeyPairPool(size=1, bits=1024, source=slow_source) as pool:
+        assert eventually(lambda: made)         # the refill thread is making its first
+        first = []
+        waiter = threading.Thread(target=lambda: first.append(pool.take()))
+        waiter.start()
+        assert eventually(lambda: pool._awaited)   # the waiter waits for that pair ...
+        assert (first, len(made)) == ([], 1)   # ... and does not make its own
+        second = pool.take()                    # nobody else may wait for the same pair:
+        assert len(made) == 2                   # this one is made inline, at once
+        release.set()
+        waiter.join(10)
+        assert len(first) == 1 and first[0] is not second
+
+
+def test_pool_take_generates_inline_when_empty():
+    pool = KeyPairPool(size=1, bits=1024)   # never started: always empty
+    assert isinstance(pool.take(), rsa.RSAPrivateKey)
+    assert "available=0" in repr(pool)
+
+
+# --- secure import -----------------------------------------------------------------------
+
+def test_open_secure_import_returns_material(hsm):
+    handle = hsm.new_transport_key()
+    material, nonce = primitives.generate_key_material(), bytes(range(12))
+    assert hsm.open_secure_import(handle, *sealed_import(hsm, handle, material, nonce),
+                                  nonce, "RSAES_OAEP_SHA_256") == material
+
+
+@pytest.mark.parametrize("damage,code", [
+    ("tag", "INCORRECT_NONCE_IV_ERR"), ("iv", "INCORRECT_NONCE_IV_ERR"),
+    ("nonce", "INCORRECT_NONCE_ERR"), ("payload", "UNPROCESSABLE_PAYLOAD_ERR"),
+    ("sha1", "INVALID_FIELD_ERR"), ("size", "INVALID_FIELD_ERR"),
+])
+def test_open_secure_import_failures(hsm, damage, code):
+    handle = hsm.new_transport_key()
+    material, nonce = primitives.generate_key_material(), bytes(range(12))
+    payload, encrypted_nonce, iv = sealed_import(hsm, handle, material, nonce)
+    algorithm, expected = "RSAES_OAEP_SHA_256", nonce
+    if damage == "tag":
+        encrypted_nonce = encrypted_nonce[:-1] + bytes([encrypted_nonce[-1] ^ 1])
+    elif damage == "iv":
+        iv = bytes(12)
+    elif damage == "nonce":
+        expected = bytes(12)
+    elif damage == "payload":
+        payload = payload[:-1] + bytes([payload[-1] ^ 1])
+    elif damage == "sha1":
+        algorithm = "RSAES_OAEP_SHA_1"
+    else:
+        payload = primitives.wrap_key_material(b"x" * 20, hsm.public_key_pem(handle))
+    with pytest.raises(KeyProtectError) as info:
+        hsm.open_secure_import(handle, payload, encrypted_nonce, iv, expected, algorithm)
+    assert info.value.code == code and info.value.status == 400
+
+
+def test_an_import_whose_token_was_replaced_meanwhile_is_refused_not_crashed(hsm):
+    """The service unwraps outside its lock; a token replaced in between discards the key
+    pair the request was sealed for: the answer is the one a later request gets."""
+    handle = hsm.new_transport_key()
+    material, nonce = primitives.generate_key_material(), bytes(range(12))
+    sealed = sealed_import(hsm, handle, material, nonce)
+    hsm.discard_transport_key(handle)
+    with pytest.raises(KeyProtectError) as info:
+        hsm.open_secure_import(handle, *sealed, nonce, "RSAES_OAEP_SHA_256")
+    assert (info.value.status, info.value.code) == (400, "UNPROCESSABLE_PAYLOAD_ERR")
+
+
+def test_discarded_transport_key_is_gone(hsm):
+    handle = hsm.new_transport_key()
+    hsm.discard_transport_key(handle)
+    with pytest.raises(KeyError):
+        hsm.public_key_pem(handle)
+
+
+def hsm_tables(hsm) -> list[dict]:
+    """The dicts the HSM keeps its secrets and handles in (closure cells, white-box)."""
+    cells = [cell.cell_contents for f in (hsm.new_transport_key, hsm.discard_transport_key,
+                                          hsm.store_material, hsm.forget_material)
+             for cell in f.__closure__]
+    return list({id(c): c for c in cells if isinstance(c, dict)}.values())
+
+
+def test_discard_and_forget_leave_nothing_behind(hsm):
+    """A replaced token's private key and a purged key's material leave the HSM."""
+    transport, material = hsm.new_transport_key(), hsm.store_material(bytes(32))
+    assert any(table for table in hsm_tables(hsm))
+    hsm.discard_transport_key(transport)
+    hsm.forget_material(material)
+    hsm.forget_material(None)             # a standard key has no material: ignored
+    assert len(hsm_tables(hsm)) == 3 and not any(table for table in hsm_tables(hsm))
+
+
+def test_forgotten_material_no_longer_seals(hsm):
+    handle = hsm.store_material(bytes(32))
+    hsm.forget_material(handle)
+    with pytest.raises(KeyError):
+        hsm.seal(handle, b"dek", b"aad")
+
+
+def test_sealed_export_opens_only_with_its_state_key(hsm):
+    handle = hsm.store_material(bytes(range(32)))
+    blob = hsm.export_sealed(handle, bytes(32))
+    copy = hsm.import_sealed(blob, bytes(32))
+    assert hsm.material_id(copy) == hsm.material_id(handle)
+    with pytest.raises(ValueError, match="state key does not open"):
+        hsm.import_sealed(blob, bytes(31) + b"\x01")
+
+
+def test_private_key_is_not_reachable_from_public_names(hsm):
+    handle = hsm.new_transport_key()
+    found = []
+    for owner in (hsm, handle):
+        for name in dir(owner):
+            if name.startswith("_"):
+                continue
+            value = getattr(owner, name)
+            if isinstance(value, rsa.RSAPrivateKey):
+                found.append(name)
+    assert found == []
+    assert "fingerprint=" in repr(handle) and "BEGIN" not in repr(handle)
+    assert not hasattr(handle, "private_key") and not hasattr(handle, "__dict__")
+    assert primitives.public_key_fingerprint(hsm.public_key_pem(handle)).startswith(
+        handle.fingerprint)
+
+
+# --- envelope crypto ----------------------------------------------------------------------
+
+def test_generated_root_key_material_is_aes_256_by_default(hsm):
+    assert hsm.generate_material().bits == 256
+
+
+def test_seal_and_open_bind_the_aad(hsm):
+    handle = hsm.store_material(bytes(32))
+    sealed, iv = hsm.seal(handle, b"dek", b"aad")
+    assert hsm.open(handle, sealed, iv, b"aad") == b"dek"
+    flipped = sealed[:-1] + bytes([sealed[-1] ^ 1])   # always a change, unlike writing 0
+    for args in ((sealed, iv, b"other"), (flipped, iv, b"aad"), (sealed, b"", b"aad")):
+        with pytest.raises(KeyProtectError) as info:
+            hsm.open(handle, *args)
+        assert info.value.code == "UNPROCESSABLE_CIPHERTEXT_ERR"
+    assert repr(handle) == "MaterialHandle(bits=256)"

@@ -1,0 +1,104 @@
+"""The layer rules of DESIGN.md, checked over byoklib's import graph (every import
+statement, at module level or inside a function), so the house cannot drift."""
+import ast
+from pathlib import Path
+
+import pytest
+
+import byoklib
+
+ROOT = Path(byoklib.__file__).parent
+HTTP_LIBRARIES = {"requests", "urllib3", "werkzeug", "cheroot", "http.server", "socketserver",
+                  "socket"}
+CRYPTO_LIBRARIES = {"cryptography", "hashlib", "hmac", "Crypto", "byoklib.primitives"}
+
+
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = path.relative_to(root.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path, root: Path = ROOT) -> set[str]:
+    """Every module `path` imports, relative imports resolved to absolute names."""
+    name = module_name(path, root)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+MODULES = {module_name(p): imports_of(p) for p in sorted(ROOT.rglob("*.py"))}
+
+
+def within(name: str, *prefixes: str) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def offending(module: str, *forbidden: str) -> list[str]:
+    return sorted(i for i in MODULES[module] if within(i, *forbidden))
+
+
+def modules_in(*prefixes: str, but: tuple[str, ...] = ()) -> list[str]:
+    return [m for m in MODULES if within(m, *prefixes) and not within(m, *but)]
+
+
+def test_the_graph_covers_the_wings():
+    for wing in ("byoklib.client", "byoklib.mock.service", "byoklib.mock.http",
+                 "byoklib.tutorial"):
+        assert modules_in(wing), wing
+    assert "byoklib.mock.hsm" in MODULES
+
+
+@pytest.mark.parametrize("module", ["byoklib.protocol"])
+def test_protocol_imports_nothing_of_byoklib(module):
+    assert offending(module, "byoklib") == []
+
+
+@pytest.mark.parametrize("module", ["byoklib.errors", "byoklib.primitives"])
+def test_the_foundation_imports_only_the_protocol(module):
+    assert [i for i in offending(module, "byoklib") if not within(i, "byoklib.protocol")] == []
+    assert offending(module, *HTTP_LIBRARIES, "threading", "time") == []
+
+
+@pytest.mark.parametrize("module", modules_in("byoklib.client"))
+def test_the_client_never_knows_the_mock(module):
+    assert offending(module, "byoklib.mock", "byoklib.tutorial", "werkzeug", "cheroot") == []
+
+
+@pytest.mark.parametrize("module", modules_in("byoklib.mock", but=("byoklib.mock.http",)))
+def test_the_model_speaks_no_http(module):
+    if module == "byoklib.mock":   # the wing's front door hands out running_server lazily
+        return
+    assert offending(module, "byoklib.mock.http", "byoklib.client", "byoklib.tutorial",
+                     *HTTP_LIBRARIES) == []
+
+
+@pytest.mark.parametrize("module", modules_in("byoklib.mock.http"))
+def test_the_http_face_has_no_crypto_and_no_client(module):
+    assert offending(module, "byoklib.client", "byoklib.tutorial", *CRYPTO_LIBRARIES) == []
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES
+                                    if not within(m, "byoklib.tutorial", "byoklib.__main__")
+                                    and m != "byoklib"])
+def test_nothing_below_imports_the_top(module):
+    assert offending(module, "byoklib.tutorial", "byoklib.__main__") == []
+
+
+def test_a_forbidden_import_is_seen(tmp_path):
+    """The checker itself: imports inside a function, relative ones too, are found."""
+    probe = tmp_path / "byoklib" / "client" / "probe.py"
+    probe.parent.mkdir(parents=True)
+    probe.write_text("def f():\n    from byoklib.mock import hsm\n"
+                     "    from ..mock.service import x\n    import werkzeug.routing\n")
+    found = imports_of(probe, tmp_path / "byoklib")
+    assert {"byoklib.mock.hsm", "byoklib.mock.service.x", "werkzeug.routing"} <= found

@@ -1,0 +1,63 @@
+"""The benchmark's moving parts work (numbers are for `make bench`, never asserted here)."""
+import pytest
+
+from byoklib.client import KeyProtectClient
+from byoklib.mock import running_server
+from byoklib.mock.hsm import fixed_key_pairs
+from byoklib.tutorial import bench
+
+
+def test_secure_imports_from_two_threads_all_land():
+    with running_server(key_pair_source=fixed_key_pairs(bench.TEST_KEYS)) as server:
+        admin = KeyProtectClient(server.url, "bench", "bench-token")
+        admin.create_import_token(expiration=600, max_allowed_retrievals=10)
+        elapsed = bench.secure_imports(server.url, 6, threads=2)
+        assert elapsed > 0
+        assert admin.key_total() == 6
+        admin.close()
+
+
+def test_bare_round_trip_reaches_a_server_in_another_process():
+    assert bench.bare_round_trip(b'{"resources": []}', repeat=2) > 0
+
+
+def test_chart_and_csv_are_written(tmp_path):
+    import pandas as pd
+
+    table = pd.DataFrame([bench.Figure("a", 0.05, "<= 0.10", True, ""),
+                          bench.Figure("b", 1.2, ">= 1.6", False, "")])
+    bench.chart(table, tmp_path / "bench.png")
+    assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_diagnostic_servers_decrypt_the_payload_and_keep_busy():
+    import time
+
+    import requests
+
+    from byoklib.client.token import ImportToken, prepare_secure_import
+
+    with running_server(key_pair_source=fixed_key_pairs(bench.TEST_KEYS)) as server:
+        client = KeyProtectClient(server.url, "bench", "bench-token")
+        client.create_import_token(expiration=600, max_allowed_retrievals=1)
+        token = client.get_import_token()   # sealed to TEST_KEYS[0], the first pair
+        client.close()
+    assert isinstance(token, ImportToken)
+    body = bench.import_body(prepare_secure_import(b"\x01" * 32, token))
+    with bench.bare_server("decrypt", str(bench.TEST_KEYS[0])) as url, requests.Session() as s:
+        assert bench.round_trip(s, url, body)().status_code == 201
+    with bench.bare_server("decrypt", str(bench.TEST_KEYS[1])) as url, requests.Session() as s:
+        with pytest.raises(requests.ConnectionError):   # another key: the decryption fails
+            bench.round_trip(s, url, body)()
+    with bench.bare_server("busy", "0.2") as url, requests.Session() as s:
+        start = time.perf_counter()
+        assert bench.round_trip(s, url, body)().status_code == 201
+        assert time.perf_counter() - start >= 0.2
+
+
+def test_token_creation_from_pairs_already_made_generates_none(monkeypatch):
+    def no_generation(bits=4096):
+        raise AssertionError("an RSA key pair was generated")
+
+    monkeypatch.setattr(bench.primitives, "generate_rsa_private_key", no_generation)
+    assert bench.token_creation(repeat=2, key_pairs=bench.TEST_KEYS[:2]) > 0
