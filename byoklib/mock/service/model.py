@@ -6,6 +6,7 @@ redacts it.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -183,6 +184,8 @@ class Instance:
     keys: dict[str, KeyRecord] = field(default_factory=dict)   # insertion = creation order
     instance_policies: dict[str, dict] = field(default_factory=dict)
     rings: dict[str, datetime] = field(default_factory=dict)   # ring id -> creation date
+    # guards this instance's records (see core.py); re-entrant, as a call may nest another
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def __repr__(self) -> str:
         return f"Instance(id={self.id!r}, keys={len(self.keys)}, token={self.token is not None})"
