@@ -51,15 +51,14 @@ from byoklib.mock.http.routes import (  # noqa: F401 (re-exported)
     JSON,
     KEY_ACTION,
     MAX_BODY_BYTES,
-    ROUTES,
     ApiRequest,
     Call,
     Reply,
     error_context,
     error_reply,
+    match,
     reply,
 )
-from werkzeug.exceptions import HTTPException
 
 from byoklib import protocol
 from byoklib.errors import KeyProtectError
@@ -136,16 +135,11 @@ def create_app(service: KeyProtectService, grants=None, on_change=None) -> KeyPr
     return KeyProtectApp(service, grants, on_change)
 
 
-STATIC_PATHS = frozenset(path for path in API if "<" not in path)
-
-
 def route(request: ApiRequest):
-    path, args = request.path, {}
-    if path not in STATIC_PATHS:   # the common calls skip Werkzeug's matcher
-        try:
-            path, args = ROUTES.bind_to_environ(request.environ).match(method="GET")
-        except HTTPException:
-            raise KeyProtectError.of("NOT_FOUND_ERR") from None
+    found = match(request.path)
+    if found is None:
+        raise KeyProtectError.of("NOT_FOUND_ERR")
+    path, args = found
     handlers = API[path]
     if request.method not in handlers:
         raise KeyProtectError.of(
