@@ -22,7 +22,9 @@ import binascii
 import hmac
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import hashes, padding as symmetric_padding
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import padding as symmetric_padding
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -201,7 +203,7 @@ def _gcm_open(material: bytes, iv: bytes, sealed: bytes) -> bytes | None:
         return None
     try:
         return AESGCM(material).decrypt(iv, sealed, None)
-    except Exception:   # InvalidTag, or an IV length AES-GCM refuses
+    except (InvalidTag, ValueError):   # ValueError: an IV length AES-GCM refuses
         return None
 
 

@@ -4,7 +4,8 @@ import base64
 import os
 
 import pytest
-from cryptography.hazmat.primitives import hashes, padding as symmetric_padding
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import padding as symmetric_padding
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
