@@ -20,6 +20,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token-key", action="append", default=[], metavar="PEM_FILE",
                         help="TESTS ONLY: make import tokens from these RSA private keys, in "
                              "turn, instead of fresh key pairs (repeatable)")
+    parser.add_argument("--faithful", action="store_true",
+                        help="answer exactly as the real service: no import doctor, no "
+                             "Byoklib-Diagnosis header on a refused secure import")
     parser.add_argument("--state", metavar="FILE",
                         help="keep the service's state in FILE (loaded on start, saved "
                              "atomically after each change, authenticated by an HMAC); key "
@@ -68,6 +71,7 @@ def run_serve(args: argparse.Namespace) -> int:
         source = fixed_key_pairs([Path(p) for p in args.token_key])
     try:
         serve(args.host, args.port, parse_grants(args.grant), key_pair_source=source,
+              faithful=args.faithful,
               announce=lambda line: print(line, flush=True), state=state_option(args.state))
     except ValueError as error:   # a state file the key does not open, changed, or not one
         raise SystemExit(f"--state {args.state}: {error}") from None

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from byoklib import primitives
 from byoklib.errors import KeyProtectError
+from byoklib.mock import doctor
 from byoklib.protocol import (
     IV_BYTES,
     KEY_MATERIAL_BYTES,
@@ -190,8 +191,9 @@ class HSM:
     handle is valid only while the HSM holds it; one lock guards them.
     """
 
-    def __init__(self, key_pair_source=None):
+    def __init__(self, key_pair_source=None, *, doctor: bool = True):
         self._source = key_pair_source or generate_key_pairs()
+        self.doctor = doctor   # diagnose refused secure imports (byoklib.mock.doctor)
         self._private_keys: dict[TransportKey, rsa.RSAPrivateKey] = {}
         self._materials: dict[MaterialHandle, bytes] = {}
         self._lock = threading.Lock()
@@ -246,21 +248,50 @@ class HSM:
 
     def open_secure_import(self, handle: TransportKey, payload: bytes, encrypted_nonce: bytes,
                            iv: bytes, expected_nonce: bytes,
-                           algorithm: str = RSAES_OAEP_SHA_256) -> bytes:
+                           algorithm: str = RSAES_OAEP_SHA_256, *, iv_text: str = "",
+                           replaced: tuple[TransportKey, bytes] | None = None) -> bytes:
         """Unwrap the key material and check it sealed the token's nonce: the one place
         the secure-import check happens. Returns the key material.
 
         The mock's choices (the real service's answers here are UNCONFIRMED):
         - only `RSAES_OAEP_SHA_256` is accepted; `RSAES_OAEP_SHA_1` (Hyper Protect Crypto
           Services only) is 400 `INVALID_FIELD_ERR` (target `encryptionAlgorithm`);
+        - an `iv` that is not 12 bytes is 400 `INVALID_FIELD_ERR` (target `iv`);
         - a `payload` that does not RSA-OAEP-decrypt with the token's private key is
           400 `UNPROCESSABLE_PAYLOAD_ERR` (target `payload`);
         - material that is not 16, 24 or 32 bytes is 400 `INVALID_FIELD_ERR` (target
           `payload`), checked before the nonce;
         - the GCM tag failing is 400 `INCORRECT_NONCE_IV_ERR`; a nonce that decrypts but
           differs from the token's (compared in constant time) is 400 `INCORRECT_NONCE_ERR`.
+
+        On a refusal the doctor (when on) names the mistake in `error.diagnosis`, trying
+        the request also under the replaced token's `(handle, nonce)` when given.
         """
+        try:
+            return self._open_secure_import(handle, payload, encrypted_nonce, iv,
+                                            expected_nonce, algorithm)
+        except KeyProtectError as error:
+            if self.doctor:
+                attempt = doctor.Attempt(payload, encrypted_nonce, iv, iv_text)
+                error.diagnosis = self._diagnose(attempt, (handle, expected_nonce), replaced)
+            raise
+
+    def _diagnose(self, attempt, current, replaced) -> str | None:
+        def secrets(pair):
+            with self._lock:
+                key = self._private_keys.get(pair[0]) if pair else None
+            return None if key is None else doctor.TokenSecrets(key, pair[1])
+        now, before = secrets(current), secrets(replaced)
+        found = doctor.diagnose(attempt, now, before) if now is not None else None
+        return None if found is None else str(found)
+
+    def _open_secure_import(self, handle, payload, encrypted_nonce, iv, expected_nonce,
+                            algorithm) -> bytes:
         check_algorithm(algorithm)
+        if len(iv) != IV_BYTES:
+            raise KeyProtectError.of("INVALID_FIELD_ERR",
+                                     "The field 'iv' must be: a base64 encoded 12-byte IV",
+                                     target=("field", "iv"))
         try:
             material = primitives.unwrap_key_material(payload, self._private_of(handle),
                                                       algorithm)

@@ -44,6 +44,8 @@ import logging
 import threading
 from http import HTTPStatus
 
+from byoklib import protocol
+from byoklib.errors import KeyProtectError
 from byoklib.mock.http.routes import (  # noqa: F401 (re-exported)
     API,
     COLLECTION,
@@ -59,9 +61,6 @@ from byoklib.mock.http.routes import (  # noqa: F401 (re-exported)
     match,
     reply,
 )
-
-from byoklib import protocol
-from byoklib.errors import KeyProtectError
 from byoklib.mock.service import KeyProtectService
 
 log = logging.getLogger("byoklib.mock.http")
@@ -71,9 +70,11 @@ log = logging.getLogger("byoklib.mock.http")
 class KeyProtectApp:
     """WSGI callable. `internal_errors` counts requests that reached the catch-all."""
 
-    def __init__(self, service: KeyProtectService, grants=None, on_change=None):
+    def __init__(self, service: KeyProtectService, grants=None, on_change=None,
+                 faithful: bool = False):
         self.service = service
         self.grants = normalise_grants(grants)
+        self.faithful = faithful   # leave out the import doctor's header
         self.on_change = on_change   # called after each successful changing request
         self.internal_errors = 0
         self.save_failures = 0     # changes on_change could not save
@@ -85,6 +86,8 @@ class KeyProtectApp:
             response = self.handle(request)
         except KeyProtectError as error:
             response = error_reply(error)
+            if error.diagnosis and not self.faithful:   # the body stays the real service's
+                response.headers.append((protocol.DIAGNOSIS_HEADER, error.diagnosis))
         except Exception as exc:   # never a traceback or a detail on the wire
             with self._count_lock:
                 self.internal_errors += 1
@@ -131,8 +134,9 @@ class KeyProtectApp:
         return f"KeyProtectApp({mode})"
 
 
-def create_app(service: KeyProtectService, grants=None, on_change=None) -> KeyProtectApp:
-    return KeyProtectApp(service, grants, on_change)
+def create_app(service: KeyProtectService, grants=None, on_change=None,
+               faithful: bool = False) -> KeyProtectApp:
+    return KeyProtectApp(service, grants, on_change, faithful)
 
 
 def route(request: ApiRequest):

@@ -44,7 +44,7 @@ from .model import (
     Version,
 )
 from .policies import check_token_not_enforced
-from .tokens import secure_fields, unwrap_secure_import, usable_token
+from .tokens import replaced_token, secure_fields, unwrap_secure_import, usable_token
 
 WDEK_FORMAT_VERSION = "4.0.0"
 GENERATED_DEK_BYTES = 32
@@ -155,7 +155,9 @@ class Actions(ServiceCore):
         if secure:
             fields = secure_fields(body)   # refused before the token is looked at
             token = usable_token(instance, self.clock.now())
-            return self.hsm.store_material(unwrap_secure_import(self.hsm, token, fields))
+            replaced = replaced_token(instance, self.clock.now())
+            return self.hsm.store_material(
+                unwrap_secure_import(self.hsm, token, fields, replaced))
         material = validate.base64_field(body, "payload", required=True)
         check_root_material(material)
         return self.hsm.store_material(material)

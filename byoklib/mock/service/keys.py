@@ -61,7 +61,7 @@ from .policies import (
     set_rotation_policy,
 )
 from .search import Search, searched, sort_terms, sorted_keys
-from .tokens import secure_fields, unwrap_secure_import, usable_token
+from .tokens import replaced_token, secure_fields, unwrap_secure_import, usable_token
 
 STANDARD_MAX_BYTES = 7500
 GENERATED_BYTES = 32
@@ -104,7 +104,8 @@ class Keys(ServiceCore):
                 self._check_create_allowed(instance, spec)
                 fields = secure_fields(resource)
                 token = usable_token(instance, self.clock.now())
-            unwrapped = unwrap_secure_import(self.hsm, token, fields)
+                replaced = replaced_token(instance, self.clock.now())
+            unwrapped = unwrap_secure_import(self.hsm, token, fields, replaced)
         with self._changing(instance_id) as instance:
             now = self._now()
             self._check_create_allowed(instance, spec)

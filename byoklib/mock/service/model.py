@@ -181,6 +181,7 @@ class KeyRecord:
 class Instance:
     id: str
     token: TokenRecord | None = None
+    replaced_token: TokenRecord | None = None   # kept for the import doctor (tokens.py)
     keys: dict[str, KeyRecord] = field(default_factory=dict)   # insertion = creation order
     instance_policies: dict[str, dict] = field(default_factory=dict)
     rings: dict[str, datetime] = field(default_factory=dict)   # ring id -> creation date
