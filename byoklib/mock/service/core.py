@@ -185,7 +185,8 @@ class ServiceCore:
         return key
 
     def _live_key(self, instance: Instance, key_id: str) -> KeyRecord:
-        """A key that is not deleted; 410 KEY_DELETED_ERR for a deleted one."""
+        """A key that is not deleted; 410 KEY_DELETED_ERR for a deleted one (the mock's
+        answer to every action on a deleted key but restore, purge and sync)."""
         key = self._key(instance, key_id)
         if key.stored_state == DESTROYED:
             raise KeyProtectError.of("KEY_DELETED_ERR")
