@@ -141,9 +141,14 @@ class ServiceCore:
         return result
 
     def import_instances(self, instances: list[Instance]) -> None:
-        """Put loaded instances into a service that holds none (ValueError otherwise)."""
+        """Put loaded instances into a service that holds none (ValueError otherwise, or
+        when an instance's id is not one the service accepts)."""
         for instance in instances:
-            check_instance_id(instance.id)
+            try:
+                check_instance_id(instance.id)
+            except KeyProtectError:
+                raise ValueError("the state holds an instance id the mock does not accept: "
+                                 "start with a new state file") from None
         with self._table_lock:
             if self._instances or self._pending:
                 raise ValueError("state can only be loaded into an empty service")

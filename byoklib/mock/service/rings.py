@@ -43,6 +43,7 @@ from byoklib.protocol import rfc3339
 from . import validate
 from .core import DEFAULT_RING, ServiceCore, paging
 from .model import CREATED_BY, DESTROYED, collection
+
 KEY_RING_TYPE = "application/vnd.ibm.kms.key_ring+json"
 RING_ID = re.compile(r"[A-Za-z0-9-]{2,100}")
 RING_LIST_LIMIT = (1, 5000, 100)

@@ -11,7 +11,9 @@ from conftest import KEY_TYPE, envelope, reason
 
 from byoklib.errors import KeyProtectError
 from byoklib.mock import running_server
-from byoklib.mock.service.state import save_state
+from byoklib.mock.service import KeyProtectService
+from byoklib.mock.service.model import Instance
+from byoklib.mock.service.state import load_state, save_state
 
 STATE_KEY = bytes(range(32))
 
@@ -207,7 +209,7 @@ def test_concurrent_creates_of_one_alias_admit_one(service):
         results = list(pool.map(create, range(40)))
     created = [r for r in results if isinstance(r, dict)]
     assert len(created) == 1
-    assert set(r for r in results if isinstance(r, str)) == {"KEY_ALIAS_NOT_UNIQUE_ERR"}
+    assert {r for r in results if isinstance(r, str)} == {"KEY_ALIAS_NOT_UNIQUE_ERR"}
 
 
 def test_import_instances_needs_an_empty_service(service):
@@ -215,3 +217,13 @@ def test_import_instances_needs_an_empty_service(service):
     exported = service.export_instances(lambda instance: instance)
     with pytest.raises(ValueError, match="empty service"):
         service.import_instances(exported)
+
+
+def test_a_state_file_with_an_id_the_mock_refuses_is_not_loaded(service, tmp_path, clock):
+    service._instances["not an id"] = Instance("not an id")   # white-box: an older mock's file
+    path = tmp_path / "state.json"
+    save_state(service, path, STATE_KEY)
+    fresh = KeyProtectService(clock=clock, hsm=service.hsm)
+    with pytest.raises(ValueError, match="instance id"):
+        load_state(fresh, path, STATE_KEY)
+    assert fresh.instance_ids() == []
