@@ -1,6 +1,6 @@
 """The mock's HSM: import-token key pairs and the envelope crypto of root keys.
 
-Everything secret lives here and nowhere else in the service wing:
+The secrets of import tokens and root keys live here and nowhere else:
 
 - the RSA-4096 private half of each import token ("transport key"), in a private table
   of the `HSM`: no public attribute or method returns it; callers hold an opaque

@@ -127,40 +127,25 @@ class Actions(ServiceCore):
     # --- rotation ---
 
     def rotate(self, instance_id: str, key_id: str, body=None) -> None:
-        body = validate.obj(body)
+        secure, payload = parse_rotation(body)
         with self._changing(instance_id) as instance:
             now = self._now()
             key = self._root_key(instance, key_id, allowed=(ACTIVE, DEACTIVATED),
                                  action="rotate")
-            material = self._rotation_material(instance, key, body, now)
+            _check_rotation(instance, key, secure is not None, payload is not None, now)
+            if not key.imported:
+                material = self.hsm.generate_material(32)
+            elif secure is not None:
+                token = usable_token(instance, self.clock.now())
+                replaced = replaced_token(instance, self.clock.now())
+                material = self.hsm.store_material(
+                    unwrap_secure_import(self.hsm, token, secure, replaced))
+            else:
+                check_root_material(payload)
+                material = self.hsm.store_material(payload)
             key.versions.append(Version(str(uuid.uuid4()), now, material))
             key.bit_length = material.bits
             key.last_rotate_date = key.last_update_date = now
-
-    def _rotation_material(self, instance: Instance, key: KeyRecord, body: dict, now):
-        secure = any(body.get(f) is not None for f in ("encryptedNonce", "iv",
-                                                        "encryptionAlgorithm"))
-        has_payload = body.get("payload") is not None or secure
-        if not key.imported and has_payload:
-            raise validate.field_error("payload", "provided only if key is imported",
-                                       code="INVALID_QUERY_PARAM_ERR", kind="query_param")
-        if key.imported and not has_payload:
-            raise KeyProtectError.of("KEY_PAYLOAD_REQ_ERR", target=("field", "payload"))
-        if key.imported and not secure:
-            check_token_not_enforced(instance, "rotate")
-        if key.last_rotate_date is not None and now - key.last_rotate_date < ROTATION_INTERVAL:
-            raise KeyProtectError.of("KEY_ROTATION_NOT_PERMITTED")
-        if not key.imported:
-            return self.hsm.generate_material(32)
-        if secure:
-            fields = secure_fields(body)   # refused before the token is looked at
-            token = usable_token(instance, self.clock.now())
-            replaced = replaced_token(instance, self.clock.now())
-            return self.hsm.store_material(
-                unwrap_secure_import(self.hsm, token, fields, replaced))
-        material = validate.base64_field(body, "payload", required=True)
-        check_root_material(material)
-        return self.hsm.store_material(material)
 
     # --- disable / enable ---
 
@@ -196,6 +181,29 @@ class Actions(ServiceCore):
                 f"Key is not in a valid state: a '{action}' action needs state "
                 f"{' or '.join(map(str, allowed))}")
         return key
+
+
+def parse_rotation(body) -> tuple[tuple | None, bytes | None]:
+    """(secure-import fields, plain payload) of a rotate body, checked; no state."""
+    body = validate.obj(body)
+    if any(body.get(f) is not None for f in ("encryptedNonce", "iv", "encryptionAlgorithm")):
+        return secure_fields(body), None
+    return None, validate.base64_field(body, "payload")
+
+
+def _check_rotation(instance: Instance, key: KeyRecord, secure: bool, plain: bool,
+                    now) -> None:
+    """Material only for an imported key (token fields count as material), a token when
+    the instance's policy enforces one, and one rotation per hour after the first."""
+    if not key.imported and (secure or plain):
+        raise validate.field_error("payload", "provided only if key is imported",
+                                   code="INVALID_QUERY_PARAM_ERR", kind="query_param")
+    if key.imported and not (secure or plain):
+        raise KeyProtectError.of("KEY_PAYLOAD_REQ_ERR", target=("field", "payload"))
+    if key.imported and not secure:
+        check_token_not_enforced(instance, "rotate")
+    if key.last_rotate_date is not None and now - key.last_rotate_date < ROTATION_INTERVAL:
+        raise KeyProtectError.of("KEY_ROTATION_NOT_PERMITTED")
 
 
 def _binding(handle: str, aad) -> bytes:

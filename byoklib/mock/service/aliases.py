@@ -4,10 +4,11 @@ Every `{id}` in a key path also accepts an alias (`ServiceCore._key` resolves bo
 `GET /keys/my-alias`, `/keys/my-alias/actions/wrap`, `/keys/my-alias/policies` and
 `/keys/my-alias/aliases/other` all work, within the call's key-ring scope.
 
-Rules (DOC:create-root-keys, IBM's create_key_alias docstring): 2..90 characters of
-letters, digits, `-` and `_`; case-sensitive; not a UUID; not a reserved word (allowed_ip,
-key, keys, metadata, policy, policies, registration, registrations, ring, rings, rotate,
-wrap, unwrap, rewrap, version, versions); at most 5 per key; unique in the instance.
+Rules (https://cloud.ibm.com/docs/key-protect?topic=key-protect-create-root-keys and
+IBM's create_key_alias docstring): 2..90 characters of letters, digits, `-` and `_`;
+case-sensitive; not a UUID; not a reserved word (allowed_ip, key, keys, metadata, policy,
+policies, registration, registrations, ring, rings, rotate, wrap, unwrap, rewrap,
+version, versions); at most 5 per key; unique in the instance.
 
 Mock's choices (codes the reference does not give):
 - An alias breaking the rules -> 400 INVALID_PATH_PARAM_ERR (path) or INVALID_FIELD_ERR

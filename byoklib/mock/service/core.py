@@ -141,9 +141,14 @@ class ServiceCore:
         return result
 
     def import_instances(self, instances: list[Instance]) -> None:
-        """Put loaded instances into a service that holds none (ValueError otherwise)."""
+        """Put loaded instances into a service that holds none (ValueError otherwise, or
+        when an instance's id is not one the service accepts)."""
         for instance in instances:
-            check_instance_id(instance.id)
+            try:
+                check_instance_id(instance.id)
+            except KeyProtectError:
+                raise ValueError("the state holds an instance id the mock does not accept: "
+                                 "start with a new state file") from None
         with self._table_lock:
             if self._instances or self._pending:
                 raise ValueError("state can only be loaded into an empty service")
@@ -185,7 +190,8 @@ class ServiceCore:
         return key
 
     def _live_key(self, instance: Instance, key_id: str) -> KeyRecord:
-        """A key that is not deleted; 410 KEY_DELETED_ERR for a deleted one."""
+        """A key that is not deleted; 410 KEY_DELETED_ERR for a deleted one (the mock's
+        answer to every action on a deleted key but restore, purge and sync)."""
         key = self._key(instance, key_id)
         if key.stored_state == DESTROYED:
             raise KeyProtectError.of("KEY_DELETED_ERR")

@@ -143,6 +143,7 @@ class Keys(ServiceCore):
     def _store_key(self, instance: Instance, spec: KeySpec, material, now) -> KeyRecord:
         handle, payload, bits, imported = material
         key_id = str(uuid.uuid4())
+        # the first version has an id of its own, not the key's (the mock's choice)
         key = KeyRecord(
             id=key_id, crn=self._crn(instance.id, key_id), name=spec.name,
             extractable=spec.extractable, imported=imported, creation_date=now,

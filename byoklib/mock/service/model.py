@@ -123,7 +123,10 @@ class KeyRecord:
         return body
 
     def metadata(self, now: datetime) -> dict:
-        """Every field of the full representation except the payload."""
+        """Every field of the full representation except the payload. The mock's choices:
+        algorithmType and algorithmMode "Deprecated" (as IBM's current docs show), one
+        fixed createdBy/deletedBy (CREATED_BY), nonactiveStateReason 2 for a key its
+        expirationDate deactivated."""
         state = self.state(now)
         body = {
             "type": protocol.KEY, "id": self.id, "name": self.name, "aliases": list(self.aliases),

@@ -3,9 +3,11 @@ keyCreateImportAccess, dualAuthDelete, rotation, allowedNetwork, allowedIP and m
 
 From IBM's documentation and clients: a key's PUT may set both policies, in one resource
 (Python SDK: SetMultipleKeyPoliciesResource) or one resource each (Go client); an instance
-PUT may set several distinct policies (DOC:errors #15), the same one twice -> 400
-NUM_COLLECTION_RESOURCE_ERR; unknown fields -> 400 BAD_BODY_ERR (DOC:errors #4); a key
-policy has its own CRN, `...:policy:<id>` (DOC:errors #14), and a `type`.
+PUT may set several distinct policies, the same one twice -> 400
+NUM_COLLECTION_RESOURCE_ERR; unknown fields -> 400 BAD_BODY_ERR; a key policy has its own
+CRN, `...:policy:<id>`, and a `type` (examples 15, 4 and 14 of
+https://cloud.ibm.com/docs/key-protect?topic=key-protect-error-messages,
+cited below as "errors #N").
 
 Mock's choices (the reference is silent on these):
 - The fields GET shows beside a policy (id, crn, createdBy, ...) are ignored on PUT, so a
@@ -23,7 +25,7 @@ Mock's choices (the reference is silent on these):
   `attributes: {}` with a disabled policy, as IBM's Go client sends, counts as none;
   interval_month 1..12; allowed_network `public-and-private` or `private-only`; allowedIP's
   `allowed_ip` a non-empty list of CIDR subnets, address/prefix length (host bits
-  allowed, as in DOC:errors #34's example; no netmasks, no IPv6 zones); dualAuthDelete and
+  allowed, as in errors #34's example; no netmasks, no IPv6 zones); dualAuthDelete and
   metrics take no attributes.
 - Enforced: an enabled instance dualAuthDelete policy gives every key created afterwards
   dualAuthDelete; an enabled instance rotation policy gives every generated root key
@@ -128,7 +130,11 @@ def _kcia(instance: Instance) -> dict:
 
 
 def check_create_access(instance: Instance, spec) -> None:
-    """keyCreateImportAccess allows creating the key `spec` describes (409 otherwise)."""
+    """keyCreateImportAccess allows creating the key `spec` describes, else 409
+    KEY_CREATE_IMPORT_ACCESS_ERR. The mock's choices: its attributes default to true
+    (enforce_token to false) and a disabled policy permits everything; `enforce_token`
+    refuses root-key material without a token on create and rotate, while standard-key
+    imports are governed by `import_standard_key` only."""
     attributes = _kcia(instance)
     imported = spec.payload is not None or spec.secure
     kind = ("import_" if imported else "create_") + \
@@ -178,7 +184,7 @@ def parse_key_policies(body, policy=None) -> dict:
 
 def parse_instance_policies(body, policy=None) -> dict:
     """{policy_type: policy_data} of an instance PUT: one policy when `?policy=` names
-    it; without it, several distinct ones (DOC:errors #15: "as long as each policy is
+    it; without it, several distinct ones (errors #15: "as long as each policy is
     unique"), applied all or none."""
     if policy not in (None, "", *INSTANCE_POLICIES):
         raise _unknown_policy(policy)
@@ -208,7 +214,9 @@ def rotation_settings(rotation) -> dict:
 
 
 def check_rotation_policy_allowed(extractable: bool, imported: bool) -> None:
-    """Only generated root keys rotate on a schedule."""
+    """Only generated root keys rotate on a schedule: a standard key -> 400
+    KEY_ROOT_REQ_ERR, an imported one -> 400 ROTATION_POLICY_NOT_ALLOWED_ERR (the mock's
+    choice of codes). The mock records a rotation policy but never rotates on its own."""
     if extractable:
         raise KeyProtectError.of("KEY_ROOT_REQ_ERR",
                                  "Rotation policy cannot be set on a standard key")
@@ -222,7 +230,7 @@ def set_rotation_policy(key: KeyRecord, rotation: dict, now) -> None:
 
 def _policy_resource(key: KeyRecord, previous: dict | None, name: str, value: dict,
                      now) -> dict:
-    """A key policy as GET shows it: its own id and CRN (`...:policy:<id>`, DOC:errors #14),
+    """A key policy as GET shows it: its own id and CRN (`...:policy:<id>`, errors #14),
     the policy's type (required in IBM's models), and when it was made and last changed."""
     previous = previous or {}
     policy_id = previous.get("id") or str(uuid.uuid4())
@@ -323,6 +331,8 @@ def _cidr_list(given: dict) -> list[str]:
 
 
 def _kcia_attributes(given: dict) -> dict:
+    """keyCreateImportAccess attributes: unknown ones -> BAD_BODY_ERR (the mock's choice),
+    the missing ones take their defaults."""
     unknown = sorted(set(given) - set(KCIA_ATTRIBUTES))
     if unknown:
         raise validate.bad_body(f"Unknown keyCreateImportAccess attribute {unknown[0]}",

@@ -15,8 +15,9 @@ Mock's choices (the reference is silent on key rings):
   400 INVALID_PATH_PARAM_ERR naming `key_ring_id`. Creating an existing ring (`default`
   included) -> 409 KEY_RING_EXISTS_ERR; deleting `default` -> 400 KEY_RING_RESERVED_ERR;
   an unknown ring -> 404 KEY_RING_NOT_FOUND_ERR (also when a request's header names one).
-- At most 50 rings, `default` included (DOC:key-rings: "The maximum amount of key rings is
-  50 per service instance"); a 51st -> 400 KEY_RING_QUOTA_ERR (the code is the mock's).
+- At most 50 rings, `default` included ("The maximum amount of key rings is 50 per
+  service instance", https://cloud.ibm.com/docs/key-protect?topic=key-protect-grouping-keys);
+  a 51st -> 400 KEY_RING_QUOTA_ERR (the code is the mock's).
 - Deleting a ring that holds keys -> 409 KEY_RING_NOT_EMPTY_ERR. With `force=true` a ring
   whose keys are all deleted (state 5) is deleted and those keys move to `default`, as
   IBM's delete_key_ring docstring says; live keys still refuse it.
