@@ -23,6 +23,7 @@ Mock's choices (UNCONFIRMED behaviours of the real service):
   from the token's (compared in constant time) is 400 `INCORRECT_NONCE_ERR`.
 - Only `RSAES_OAEP_SHA_256` is accepted; `RSAES_OAEP_SHA_1` (Hyper Protect Crypto
   Services only) is refused with 400 `INVALID_FIELD_ERR` (target `encryptionAlgorithm`).
+  The HPCS flavour (byoklib.mock.flavors) turns this round.
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from byoklib import primitives
 from byoklib.errors import KeyProtectError
+from byoklib.mock.flavors import flavor_of
 from byoklib.protocol import (
     IV_BYTES,
     KEY_MATERIAL_BYTES,
@@ -262,12 +264,14 @@ class HSM:
 
     def open_secure_import(self, handle: TransportKey, payload: bytes, encrypted_nonce: bytes,
                            iv: bytes, expected_nonce: bytes,
-                           algorithm: str = RSAES_OAEP_SHA_256) -> bytes:
+                           algorithm: str = RSAES_OAEP_SHA_256, flavor=None) -> bytes:
         """Unwrap the key material and check it sealed the token's nonce.
 
         Returns the key material; raises KeyProtectError (see the module docstring).
+        `flavor` (byoklib.mock.flavors) names the one algorithm accepted: Key Protect's
+        by default.
         """
-        check_algorithm(algorithm)
+        check_algorithm(algorithm, flavor)
         try:
             material = primitives.unwrap_key_material(payload, self.__private_of(handle),
                                                       algorithm)
@@ -336,13 +340,8 @@ class HSM:
 STATE_AAD = b"byoklib state: key material"
 
 
-def check_algorithm(algorithm) -> None:
-    if algorithm != RSAES_OAEP_SHA_256:
-        raise KeyProtectError.of(
-            "INVALID_FIELD_ERR",
-            "The field 'encryptionAlgorithm' must be: RSAES_OAEP_SHA_256 "
-            "(RSAES_OAEP_SHA_1 is for Hyper Protect Crypto Services only)",
-            target=("field", "encryptionAlgorithm"))
+def check_algorithm(algorithm, flavor=None) -> None:
+    flavor_of(flavor).check_algorithm(algorithm)
 
 
 def check_root_material(material: bytes) -> None:

@@ -43,13 +43,14 @@ class RunningServer:
 
 
 def build_server(service=None, *, host="127.0.0.1", port=0, grants=None, clock=None,
-                 key_pair_source=None):
-    """(HTTP server, app, pool or None): the pool is ours to close."""
+                 key_pair_source=None, flavor=None):
+    """(HTTP server, app, pool or None): the pool is ours to close. `flavor` ("hpcs" or
+    the default Key Protect, byoklib.mock.flavors) is for a service made here."""
     pool = None
     if service is None:
         if key_pair_source is None:
             pool = key_pair_source = KeyPairPool().start()
-        service = KeyProtectService(clock=clock, hsm=HSM(key_pair_source))
+        service = KeyProtectService(clock=clock, hsm=HSM(key_pair_source), flavor=flavor)
     app = create_app(service, grants)
     server = KeepAliveWSGIServer((host, port), app, max_body=MAX_BODY_BYTES,
                                  error_page=http_error_page)
@@ -58,10 +59,11 @@ def build_server(service=None, *, host="127.0.0.1", port=0, grants=None, clock=N
 
 @contextmanager
 def running_server(service=None, *, host="127.0.0.1", port=0, grants=None, clock=None,
-                   key_pair_source=None):
+                   key_pair_source=None, flavor=None):
     """Serve the mock from a background thread; yields a `RunningServer`."""
     server, app, pool = build_server(service, host=host, port=port, grants=grants,
-                                     clock=clock, key_pair_source=key_pair_source)
+                                     clock=clock, key_pair_source=key_pair_source,
+                                     flavor=flavor)
     # shutdown() waits for the serve loop's next poll: a short poll makes each
     # `with running_server()` end in ~10 ms instead of 0.5 s (tests start hundreds).
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
@@ -90,14 +92,14 @@ def persist(app: KeyProtectApp, path, state_key: bytes) -> None:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8080, grants=None, *, clock=None,
-          key_pair_source=None, announce=print, state=None) -> None:
+          key_pair_source=None, announce=print, state=None, flavor=None) -> None:
     """Serve until interrupted (Ctrl-C / SIGINT); announces the URL first.
 
     `state=(path, 32-byte key)` loads `path` if it exists and saves it atomically after
     every successful changing request (byoklib.mock.service.state).
     """
     server, app, pool = build_server(host=host, port=port, grants=grants, clock=clock,
-                                     key_pair_source=key_pair_source)
+                                     key_pair_source=key_pair_source, flavor=flavor)
     if state is not None:
         persist(app, *state)
     _stop_on_signals()

@@ -82,6 +82,8 @@ Mock's choices (behaviours the reference marks UNCONFIRMED; the mock picks one):
 - Key rings and the X-Kms-Key-Ring scope: see rings.py.
 - Key aliases (rules, codes, lookup by alias anywhere an id goes): see aliases.py.
 - Dual-authorisation delete, purge, sync and registrations: see lifecycle.py.
+- `flavor="hpcs"` makes it Hyper Protect Crypto Services' import (RSAES_OAEP_SHA_1,
+  `hs-crypto` CRNs): see byoklib.mock.flavors for what IBM documents and what is chosen.
 - Saving and loading the state (serve --state; import tokens are not kept): state.py. KMIP and
   allowed-IP ports are not modelled.
 """
@@ -89,6 +91,7 @@ from __future__ import annotations
 
 import threading
 
+from byoklib.mock.flavors import flavor_of
 from byoklib.mock.hsm import HSM
 
 from .actions import ActionsMixin
@@ -111,8 +114,9 @@ class KeyProtectService(TokensMixin, KeysMixin, ActionsMixin, PoliciesMixin, Rin
     """The in-memory Key Protect. Thread-safe; see the package docstring."""
 
     def __init__(self, clock=None, hsm: HSM | None = None, region: str = "us-south",
-                 account_id: str = MOCK_ACCOUNT_ID):
+                 account_id: str = MOCK_ACCOUNT_ID, flavor=None):
         self.clock = clock or SystemClock()
+        self.flavor = flavor_of(flavor)   # Key Protect, or HPCS: byoklib.mock.flavors
         self.hsm = hsm or HSM()
         self.region = region
         self.account_id = account_id

@@ -73,7 +73,7 @@ class KeysMixin:
             # below; the token is the one current when the request arrived.
             with self._lock:
                 self._check_create_allowed(instance_id, spec)
-                fields = secure_fields(resource)
+                fields = secure_fields(resource, self.flavor)
                 token = self._usable_token(instance_id)
             unwrapped = self._unwrap_secure_import(token, fields)
         with self._lock:
@@ -175,7 +175,7 @@ class KeysMixin:
         return key
 
     def _crn(self, instance_id: str, key_id: str) -> str:
-        return (f"crn:v1:bluemix:public:kms:{self.region}:a/{self.account_id}:"
+        return (f"crn:v1:bluemix:public:{self.flavor.crn_service}:{self.region}:a/{self.account_id}:"
                 f"{instance_id}:key:{key_id}")
 
     # --- read ---

@@ -60,7 +60,7 @@ class TokensMixin:
         Imports are allowed until the token expires, even when its retrievals are used
         up (the mock's choice; see the package docstring).
         """
-        checked = secure_fields(fields)   # refuse bad fields before looking at the token
+        checked = secure_fields(fields, self.flavor)   # refuse bad fields before looking at the token
         return self._unwrap_secure_import(self._usable_token(instance_id), checked)
 
     def _unwrap_secure_import(self, token: TokenRecord, checked: tuple) -> bytes:
@@ -68,10 +68,10 @@ class TokensMixin:
         up: callers may run this (the RSA unwrap) without holding the lock."""
         payload, encrypted_nonce, iv, algorithm = checked
         return self.hsm.open_secure_import(token.transport_key, payload, encrypted_nonce, iv,
-                                           token.nonce, algorithm)
+                                           token.nonce, algorithm, flavor=self.flavor)
 
 
-def secure_fields(fields: dict) -> tuple[bytes, bytes, bytes, str]:
+def secure_fields(fields: dict, flavor=None) -> tuple[bytes, bytes, bytes, str]:
     """(payload, encryptedNonce, iv, encryptionAlgorithm), validated, no state touched."""
     payload = validate.base64_field(fields, "payload", required=True)
     encrypted_nonce = validate.base64_field(fields, "encryptedNonce", required=True)
@@ -79,5 +79,5 @@ def secure_fields(fields: dict) -> tuple[bytes, bytes, bytes, str]:
     if len(iv) != NONCE_BYTES:
         raise validate.field_error("iv", "a base64 encoded 12-byte IV")
     algorithm = fields.get("encryptionAlgorithm")
-    check_algorithm(algorithm)
+    check_algorithm(algorithm, flavor)
     return payload, encrypted_nonce, iv, algorithm
