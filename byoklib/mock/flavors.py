@@ -4,35 +4,9 @@ Services (`serve --flavor hpcs`, `running_server(flavor="hpcs")`,
 
 Both speak the same `/api/v2` import-token API; a `Flavor` holds only what differs, so the
 service and its HSM ask it instead of naming a service. What IBM documents for Hyper
-Protect Crypto Services (HPCS), against Key Protect:
-
-- The key material is wrapped with `RSAES_OAEP_SHA_1`: "You must use the RSAES_OAEP_SHA_1
-  encryption scheme" (https://cloud.ibm.com/docs/hs-crypto?topic=hs-crypto-importing-keys
-  #plan-ahead); the tutorial wraps with `openssl pkeyutl -pkeyopt rsa_oaep_md:sha1`, CLI
-  `key-encrypt --hash SHA1` and sends `"encryptionAlgorithm": "RSAES_OAEP_SHA_1"`
-  (https://cloud.ibm.com/docs/hs-crypto?topic=hs-crypto-tutorial-import-keys). Key
-  Protect requires `RSAES_OAEP_SHA_256` and its CLI says SHA1 is for HPCS only.
-- Keys' CRNs name the service `hs-crypto`, not `kms` (the tutorial's example answer:
-  `crn:v1:bluemix:public:hs-crypto:us-south:a/...:key:...`).
-- The same import-token bounds (expiration 300..86400 s, default 600; one retrieval by
-  default; one token per instance; RSA-4096 made in the HSM), the same POST /keys body,
-  `extractable: false` for a root key, and new material to rotate an imported root key
-  (https://cloud.ibm.com/docs/hs-crypto?topic=hs-crypto-create-import-tokens and
-  topic=hs-crypto-importing-keys).
-
-Mock's choices (what the HPCS docs leave open or contradict):
-- The nonce: the concepts page says AES-GCM (topic=hs-crypto-importing-keys, "How it
-  works"), the tutorial and IBM's Go client seal it with AES-CBC and a 16-byte IV
-  (`kms-encrypt-nonce -alg CBC`, `nonce-encrypt --cbc`, `EncryptNonceWithCBCPAD`). The
-  HPCS flavour takes AES-GCM with a 12-byte IV only, as Key Protect does; a 16-byte IV
-  is refused as in Key Protect (400 INVALID_FIELD_ERR on `iv`).
-- Only `RSAES_OAEP_SHA_1` is accepted ("must use"); `RSAES_OAEP_SHA_256` and a missing
-  `encryptionAlgorithm` are 400 INVALID_FIELD_ERR naming the field, as Key Protect
-  refuses SHA-1.
-- The instance-specific host and port of HPCS endpoints
-  (`<instance_ID>.api.<region>.hs-crypto.appdomain.cloud`) are not modelled: the paths
-  are served on 127.0.0.1 as for Key Protect, and the first line `serve` prints is the
-  same. HPCS's other features (its crypto units' master key, EP11, KMIP) are not modelled.
+Protect Crypto Services (HPCS) against Key Protect is in `HPCS_DOCUMENTED` (each with
+its page), and what the HPCS docs leave open or contradict, and the mock therefore
+chose, in `HPCS_CHOICES`; notebooks print both.
 """
 from __future__ import annotations
 
@@ -67,6 +41,38 @@ HPCS = Flavor("hpcs", "Hyper Protect Crypto Services", "hs-crypto", RSAES_OAEP_S
               "Hyper Protect Crypto Services; RSAES_OAEP_SHA_256 is Key Protect's")
 
 FLAVORS = {flavor.name: flavor for flavor in (KEY_PROTECT, HPCS)}
+
+_DOCS = "https://cloud.ibm.com/docs/hs-crypto?topic="
+HPCS_DOCUMENTED = (
+    ("The key material is wrapped with RSAES_OAEP_SHA_1 (\"You must use the "
+     "RSAES_OAEP_SHA_1 encryption scheme\"); Key Protect requires RSAES_OAEP_SHA_256",
+     _DOCS + "hs-crypto-importing-keys#plan-ahead"),
+    ("The tutorial wraps with `openssl pkeyutl -pkeyopt rsa_oaep_md:sha1` or `ibmcloud kp "
+     "import-token key-encrypt --hash SHA1`, imports with `key create --sha1`, and sends "
+     "\"encryptionAlgorithm\": \"RSAES_OAEP_SHA_1\"",
+     _DOCS + "hs-crypto-tutorial-import-keys"),
+    ("A key's CRN names the service hs-crypto, not kms "
+     "(crn:v1:bluemix:public:hs-crypto:us-south:a/...:key:...)",
+     _DOCS + "hs-crypto-tutorial-import-keys"),
+    ("The same import-token API and bounds: expiration 300..86400 s (default 600), "
+     "maxAllowedRetrievals default 1, one token per instance, RSA-4096 made in the HSM",
+     _DOCS + "hs-crypto-create-import-tokens"),
+    ("Rotating an imported root key needs new key material that you generate and provide",
+     _DOCS + "hs-crypto-importing-keys#plan-ahead"),
+)
+HPCS_CHOICES = (
+    "The nonce is sealed with AES-GCM and a 12-byte IV, as in Key Protect: the HPCS concepts "
+    "page says AES-GCM (hs-crypto-importing-keys, \"How it works\"), while its tutorial and "
+    "IBM's Go client use AES-CBC with a 16-byte IV (`nonce-encrypt --cbc`, "
+    "EncryptNonceWithCBCPAD); a 16-byte IV is refused (400 INVALID_FIELD_ERR on iv)",
+    "Only RSAES_OAEP_SHA_1 is accepted (the docs' \"must use\"): RSAES_OAEP_SHA_256 or no "
+    "encryptionAlgorithm is 400 INVALID_FIELD_ERR naming the field, the way Key Protect "
+    "refuses SHA-1",
+    "The instance-specific host and port of HPCS endpoints "
+    "(<instance_ID>.api.<region>.hs-crypto.appdomain.cloud) are not modelled: the same paths "
+    "on 127.0.0.1, and `serve` prints the same first line",
+    "HPCS's other features (its crypto units and master key, EP11, KMIP) are not modelled",
+)
 
 
 def flavor_of(value=None) -> Flavor:
