@@ -51,6 +51,9 @@ HPCS_DOCUMENTED = (
      "import-token key-encrypt --hash SHA1`, imports with `key create --sha1`, and sends "
      "\"encryptionAlgorithm\": \"RSAES_OAEP_SHA_1\"",
      _DOCS + "hs-crypto-tutorial-import-keys"),
+    ("IBM's Go client marks RSAES_OAEP_SHA_1 as the algorithm HPCS supports "
+     "(AlgorithmRSAOAEP1) and has CreateImportedKeyWithSHA1 for it",
+     "https://github.com/IBM/keyprotect-go-client (import_token.go, keys.go)"),
     ("A key's CRN names the service hs-crypto, not kms "
      "(crn:v1:bluemix:public:hs-crypto:us-south:a/...:key:...)",
      _DOCS + "hs-crypto-tutorial-import-keys"),
