@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from byoklib import primitives
 from byoklib.errors import KeyProtectError
 from byoklib.mock import doctor
+from byoklib.mock.flavors import flavor_of
 from byoklib.protocol import (
     IV_BYTES,
     KEY_MATERIAL_BYTES,
@@ -249,7 +250,8 @@ class HSM:
     def open_secure_import(self, handle: TransportKey, payload: bytes, encrypted_nonce: bytes,
                            iv: bytes, expected_nonce: bytes,
                            algorithm: str = RSAES_OAEP_SHA_256, *, iv_text: str = "",
-                           replaced: tuple[TransportKey, bytes] | None = None) -> bytes:
+                           replaced: tuple[TransportKey, bytes] | None = None,
+                           flavor=None) -> bytes:
         """Unwrap the key material and check it sealed the token's nonce: the one place
         the secure-import check happens. Returns the key material.
 
@@ -266,10 +268,12 @@ class HSM:
 
         On a refusal the doctor (when on) names the mistake in `error.diagnosis`, trying
         the request also under the replaced token's `(handle, nonce)` when given.
+        `flavor` (byoklib.mock.flavors) names the one algorithm accepted: Key Protect's
+        by default; the HPCS flavour takes RSAES_OAEP_SHA_1 instead.
         """
         try:
             return self._open_secure_import(handle, payload, encrypted_nonce, iv,
-                                            expected_nonce, algorithm)
+                                            expected_nonce, algorithm, flavor)
         except KeyProtectError as error:
             if self.doctor:
                 attempt = doctor.Attempt(payload, encrypted_nonce, iv, iv_text)
@@ -286,8 +290,8 @@ class HSM:
         return None if found is None else str(found)
 
     def _open_secure_import(self, handle, payload, encrypted_nonce, iv, expected_nonce,
-                            algorithm) -> bytes:
-        check_algorithm(algorithm)
+                            algorithm, flavor) -> bytes:
+        check_algorithm(algorithm, flavor)
         if len(iv) != IV_BYTES:
             raise KeyProtectError.of("INVALID_FIELD_ERR",
                                      "The field 'iv' must be: a base64 encoded 12-byte IV",
@@ -360,13 +364,8 @@ class HSM:
 STATE_AAD = b"byoklib state: key material"
 
 
-def check_algorithm(algorithm) -> None:
-    if algorithm != RSAES_OAEP_SHA_256:
-        raise KeyProtectError.of(
-            "INVALID_FIELD_ERR",
-            "The field 'encryptionAlgorithm' must be: RSAES_OAEP_SHA_256 "
-            "(RSAES_OAEP_SHA_1 is for Hyper Protect Crypto Services only)",
-            target=("field", "encryptionAlgorithm"))
+def check_algorithm(algorithm, flavor=None) -> None:
+    flavor_of(flavor).check_algorithm(algorithm)
 
 
 def check_root_material(material: bytes) -> None:

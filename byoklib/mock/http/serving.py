@@ -43,14 +43,18 @@ class RunningServer:
 
 
 def build_server(service=None, *, host="127.0.0.1", port=0, grants=None, clock=None,
-                 key_pair_source=None, limits=None, poll_interval=0.5, faithful=False):
+                 key_pair_source=None, limits=None, poll_interval=0.5, faithful=False,
+                 flavor=None):
     """(HTTP server, bound and listening; app; pool or None): the pool is ours to close.
-    `faithful` turns the import doctor off: no diagnosis, no Byoklib-Diagnosis header."""
+    `faithful` turns the import doctor off: no diagnosis, no Byoklib-Diagnosis header.
+    `flavor` ("hpcs" or the default Key Protect, byoklib.mock.flavors) is for a service
+    made here."""
     pool = None
     if service is None:
         if key_pair_source is None:
             pool = key_pair_source = KeyPairPool().start()
-        service = KeyProtectService(clock=clock, hsm=HSM(key_pair_source, doctor=not faithful))
+        service = KeyProtectService(clock=clock, hsm=HSM(key_pair_source, doctor=not faithful),
+                                    flavor=flavor)
     app = create_app(service, grants, faithful=faithful)
     server = StrictServer((host, port), app, max_body=MAX_BODY_BYTES,
                           error_page=http_error_page, limits=limits or Limits(),
@@ -66,14 +70,16 @@ def build_server(service=None, *, host="127.0.0.1", port=0, grants=None, clock=N
 
 @contextmanager
 def running_server(service=None, *, host="127.0.0.1", port=0, grants=None, clock=None,
-                   key_pair_source=None, limits: Limits | None = None, faithful: bool = False):
+                   key_pair_source=None, limits: Limits | None = None, faithful: bool = False,
+                   flavor=None):
     """Serve the mock from a background thread; yields a `RunningServer`. `limits`
     (byoklib.mock.http.strict.Limits) bounds threads, connections and timeouts."""
     # stop() waits for the selector's next poll: a short poll makes each
     # `with running_server()` end at once (tests start hundreds).
     server, app, pool = build_server(service, host=host, port=port, grants=grants,
                                      clock=clock, key_pair_source=key_pair_source,
-                                     limits=limits, poll_interval=0.01, faithful=faithful)
+                                     limits=limits, poll_interval=0.01, faithful=faithful,
+                                     flavor=flavor)
     thread = threading.Thread(target=server.serve, name="key-protect-mock", daemon=True)
     thread.start()
     try:
@@ -99,7 +105,7 @@ def persist(app: KeyProtectApp, path, state_key: bytes) -> None:
 
 def serve(host: str = "127.0.0.1", port: int = 8080, grants=None, *, clock=None,
           key_pair_source=None, announce=print, state=None, limits: Limits | None = None,
-          faithful: bool = False) -> None:
+          faithful: bool = False, flavor=None) -> None:
     """Serve until interrupted (Ctrl-C / SIGINT / SIGTERM); announces the URL first.
 
     `state=(path, 32-byte key)` loads `path` if it exists and saves it atomically after
@@ -107,7 +113,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, grants=None, *, clock=None,
     """
     server, app, pool = build_server(host=host, port=port, grants=grants, clock=clock,
                                      key_pair_source=key_pair_source, limits=limits,
-                                     faithful=faithful)
+                                     faithful=faithful, flavor=flavor)
     try:
         if state is not None:
             persist(app, *state)

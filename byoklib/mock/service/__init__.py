@@ -9,7 +9,8 @@ It is composed of one class per resource, each built on `ServiceCore` (core.py):
 keys, actions, policies, rings, aliases, lifecycle; records and their JSON are in
 model.py, field checks in validate.py, saving and loading in state.py. Where the
 reference is silent, each module says what the mock chose, next to the code. KMIP and
-allowed-IP ports are not modelled.
+allowed-IP ports are not modelled. `flavor="hpcs"` makes it Hyper Protect Crypto Services'
+import (RSAES_OAEP_SHA_1, `hs-crypto` CRNs): see byoklib.mock.flavors.
 """
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ class KeyProtectService(Tokens, Keys, Actions, Policies, Rings, Aliases, Lifecyc
     """The in-memory Key Protect. Thread-safe; see the package docstring."""
 
     def __init__(self, clock=None, hsm: HSM | None = None, region: str = "us-south",
-                 account_id: str = MOCK_ACCOUNT_ID):
-        super().__init__(clock or SystemClock(), hsm or HSM(), region, account_id)
+                 account_id: str = MOCK_ACCOUNT_ID, flavor=None):
+        super().__init__(clock or SystemClock(), hsm or HSM(), region, account_id, flavor)
 
     def key_action(self, instance_id: str, key_id: str, action: str, body=None):
         """POST /keys/{id}/actions/{action} (or ?action=): dispatch by name."""

@@ -127,7 +127,7 @@ class Actions(ServiceCore):
     # --- rotation ---
 
     def rotate(self, instance_id: str, key_id: str, body=None) -> None:
-        secure, payload = parse_rotation(body)
+        secure, payload = parse_rotation(body, self.flavor)
         with self._changing(instance_id) as instance:
             now = self._now()
             key = self._root_key(instance, key_id, allowed=(ACTIVE, DEACTIVATED),
@@ -139,7 +139,7 @@ class Actions(ServiceCore):
                 token = usable_token(instance, self.clock.now())
                 replaced = replaced_token(instance, self.clock.now())
                 material = self.hsm.store_material(
-                    unwrap_secure_import(self.hsm, token, secure, replaced))
+                    unwrap_secure_import(self.hsm, token, secure, replaced, self.flavor))
             else:
                 check_root_material(payload)
                 material = self.hsm.store_material(payload)
@@ -183,11 +183,11 @@ class Actions(ServiceCore):
         return key
 
 
-def parse_rotation(body) -> tuple[tuple | None, bytes | None]:
+def parse_rotation(body, flavor=None) -> tuple[tuple | None, bytes | None]:
     """(secure-import fields, plain payload) of a rotate body, checked; no state."""
     body = validate.obj(body)
     if any(body.get(f) is not None for f in ("encryptedNonce", "iv", "encryptionAlgorithm")):
-        return secure_fields(body), None
+        return secure_fields(body, flavor), None
     return None, validate.base64_field(body, "payload")
 
 

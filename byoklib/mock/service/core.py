@@ -24,6 +24,7 @@ from contextlib import contextmanager
 
 from byoklib import protocol
 from byoklib.errors import KeyProtectError
+from byoklib.mock.flavors import flavor_of
 
 from . import validate
 from .model import DESTROYED, Instance, KeyRecord, whole_seconds
@@ -61,9 +62,10 @@ def paging(limit, offset, bounds: tuple[int, int, int]) -> slice:
 class ServiceCore:
     """State, locks and lookups shared by every resource of the service."""
 
-    def __init__(self, clock, hsm, region: str, account_id: str):
+    def __init__(self, clock, hsm, region: str, account_id: str, flavor=None):
         self.clock = clock
         self.hsm = hsm
+        self.flavor = flavor_of(flavor)   # Key Protect, or HPCS: byoklib.mock.flavors
         self.region = region
         self.account_id = account_id
         self._table_lock = threading.Lock()
@@ -198,7 +200,8 @@ class ServiceCore:
         return key
 
     def _crn(self, instance_id: str, key_id: str) -> str:
-        return (f"crn:v1:bluemix:public:kms:{self.region}:a/{self.account_id}:"
+        return (f"crn:v1:bluemix:public:{self.flavor.crn_service}:{self.region}:"
+                f"a/{self.account_id}:"
                 f"{instance_id}:key:{key_id}")
 
     def __repr__(self) -> str:

@@ -102,10 +102,10 @@ class Keys(ServiceCore):
             # token is the one current when the request arrived.
             with self._reading(instance_id) as instance:
                 self._check_create_allowed(instance, spec)
-                fields = secure_fields(resource)
+                fields = secure_fields(resource, self.flavor)
                 token = usable_token(instance, self.clock.now())
                 replaced = replaced_token(instance, self.clock.now())
-            unwrapped = unwrap_secure_import(self.hsm, token, fields, replaced)
+            unwrapped = unwrap_secure_import(self.hsm, token, fields, replaced, self.flavor)
         with self._changing(instance_id) as instance:
             now = self._now()
             self._check_create_allowed(instance, spec)

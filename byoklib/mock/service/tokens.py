@@ -94,22 +94,23 @@ def replaced_token(instance: Instance, now) -> TokenRecord | None:
 
 
 def unwrap_secure_import(hsm, token: TokenRecord, checked: tuple,
-                         replaced: TokenRecord | None = None) -> bytes:
+                         replaced: TokenRecord | None = None, flavor=None) -> bytes:
     """Key material from the fields `secure_fields` checked and a token already looked
     up; may run outside the instance's lock (the RSA unwrap is the slow part)."""
     payload, encrypted_nonce, iv, algorithm, iv_text = checked
     return hsm.open_secure_import(
         token.transport_key, payload, encrypted_nonce, iv, token.nonce, algorithm,
         iv_text=iv_text,
-        replaced=None if replaced is None else (replaced.transport_key, replaced.nonce))
+        replaced=None if replaced is None else (replaced.transport_key, replaced.nonce),
+        flavor=flavor)
 
 
-def secure_fields(fields: dict) -> tuple[bytes, bytes, bytes, str, str]:
+def secure_fields(fields: dict, flavor=None) -> tuple[bytes, bytes, bytes, str, str]:
     """(payload, encryptedNonce, iv, encryptionAlgorithm, the iv as sent), validated, no
     state touched."""
     payload = validate.base64_field(fields, "payload", required=True)
     encrypted_nonce = validate.base64_field(fields, "encryptedNonce", required=True)
     iv = validate.base64_field(fields, "iv", required=True)
     algorithm = fields.get("encryptionAlgorithm")
-    check_algorithm(algorithm)
+    check_algorithm(algorithm, flavor)
     return payload, encrypted_nonce, iv, algorithm, fields["iv"]
