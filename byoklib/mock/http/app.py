@@ -35,8 +35,9 @@ Mock's choices (UNCONFIRMED behaviours of the real service):
 - `Prefer: return=representation` selects the full form; anything else (or none) the
   minimal form. `correlation-id` is accepted and ignored; `x-kms-key-ring` scopes the
   call's keys to one ring (byoklib.mock.service.rings).
-- Access log lines carry the method, the path (without query) and the status, nothing
-  else: never headers, bodies or key material.
+- What the HTTP layer refuses before the app (unreadable or ambiguous requests) is read
+  in `strict`, answered with `http_error_page`; its access log carries the method, the path
+  (without query) and the status, never headers, bodies or key material.
 """
 from __future__ import annotations
 
