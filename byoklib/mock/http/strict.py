@@ -11,7 +11,9 @@ block and the body itself, by RFC 9112, before anything reaches the app:
 - request line `METHOD SP target SP HTTP/1.x CRLF`, visible ASCII only (400; 505 for
   another major version; 501 for a method no route has); origin-form or absolute-form;
 - header lines `token ":" OWS value OWS CRLF`: no control characters in a value, no
-  underscore in a name, no folded lines, each single-valued field at most once (400);
+  underscore in a name (refused, not dropped: a learner who sends `bluemix_instance`
+  learns why), no folded lines, each single-valued field at most once, a Host in HTTP/1.1
+  (400);
   at most MAX_HEADERS fields and MAX_HEADER_BLOCK bytes (431);
 - Content-Length plain ASCII digits; Transfer-Encoding exactly `chunked` (501 otherwise),
   its chunk-size lines `HEX [;ext] CRLF` with no stray whitespace (400);
@@ -187,6 +189,8 @@ class StrictRequest(cheroot_server.HTTPRequest):
     def read_request_headers(self) -> None:
         self.inheaders = read_fields(self.rfile, MAX_HEADER_BLOCK, 431)
         headers = self.inheaders
+        if b"host" not in headers and self.response_protocol == "HTTP/1.1":
+            raise Refusal(400)   # RFC 9112 3.2: an HTTP/1.1 request names its host
         length = headers.get(b"content-length")
         if length is not None and not re.fullmatch(rb"[0-9]{1,18}", length):
             raise Refusal(400)

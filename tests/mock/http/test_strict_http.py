@@ -272,3 +272,17 @@ def test_connections_beyond_the_threads_and_queue_get_503_at_once(tight_server):
         except (AssertionError, OSError, IndexError, ValueError):
             assert time.monotonic() < deadline
             time.sleep(0.1)
+
+
+def test_idle_kept_alive_connections_are_capped(service):
+    from byoklib.mock.http.strict import Limits
+
+    request = f"GET /api/v2/keys HTTP/1.1\r\n{HEADERS}\r\n"
+    with running_server(service, limits=Limits(keep_alive=1)) as server, \
+            connect(server) as first, connect(server) as second:
+        status, headers, _ = exchange(first, request)
+        assert status == 200 and "connection" not in headers   # kept, now idle
+        time.sleep(0.2)
+        status, headers, _ = exchange(second, request)
+        assert status == 200 and headers["connection"] == "close"   # over the cap
+        assert exchange(first, request)[0] == 200   # the idle one still serves
