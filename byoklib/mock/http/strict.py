@@ -13,8 +13,7 @@ block and the body itself, by RFC 9112, before anything reaches the app:
 - header lines `token ":" OWS value OWS CRLF`: no control characters in a value, no
   underscore in a name (refused, not dropped: a learner who sends `bluemix_instance`
   learns why), no folded lines, each single-valued field at most once, a Host in HTTP/1.1
-  (400);
-  at most MAX_HEADERS fields and MAX_HEADER_BLOCK bytes (431);
+  (400); at most MAX_HEADERS fields and MAX_HEADER_BLOCK bytes (431);
 - Content-Length plain ASCII digits; Transfer-Encoding exactly `chunked` (501 otherwise),
   its chunk-size lines `HEX [;ext] CRLF` with no stray whitespace (400);
 - the whole request within `Limits.request_timeout` of its first read (408), however
