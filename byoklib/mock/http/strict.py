@@ -76,7 +76,7 @@ class Limits:
     keep_alive: int = 64
     request_timeout: float = 10.0    # to receive one whole request, from its first read
     idle_timeout: float = 60.0       # between requests on a kept-alive connection
-    linger: float = 0.002            # a worker waits this long for the next request
+    linger: float = 0.01             # a worker waits this long for the next request
 
 
 class Refusal(Exception):
@@ -359,12 +359,14 @@ class StrictConnection(cheroot_server.HTTPConnection):
 
     def communicate(self) -> bool:
         """Requests while they come: the next one within `linger` is served by this
-        thread, without a trip through the selector and the queue."""
+        thread, without a trip through the selector and the queue (unless other
+        connections are waiting for a thread)."""
         while True:
-            keep = super().communicate()
-            if not keep:
+            if not super().communicate():
                 return False
-            if not (self.rfile.has_data() or self._readable(self.server.limits.linger)):
+            if self.rfile.has_data():
+                continue
+            if self.server.requests.qsize or not self._readable(self.server.limits.linger):
                 return True
 
     def _readable(self, seconds: float) -> bool:
