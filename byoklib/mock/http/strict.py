@@ -248,6 +248,9 @@ class StrictRequest(cheroot_server.HTTPRequest):
         except Refusal as refusal:
             self.simple_response(refusal.status)
             return
+        except TimeoutError:   # the body did not arrive within the request's time
+            self.simple_response(408)
+            return
         except OSError as error:   # the client went away mid-body: carry nothing out
             log.debug("connection from %s ended: %s", self.conn.remote_addr,
                       type(error).__name__)

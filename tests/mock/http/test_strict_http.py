@@ -242,6 +242,25 @@ def test_a_client_sending_a_byte_at_a_time_is_cut_off_while_others_are_served(ti
         assert keys_of(server) == 0
 
 
+def test_a_body_trickling_in_is_cut_off_with_408_and_not_carried_out(tight_server):
+    server, stop = tight_server, threading.Event()
+    with connect(server) as slow:
+        slow.sendall(f"POST /api/v2/import_token HTTP/1.1\r\n{HEADERS}Content-Length: 19\r\n"
+                     "\r\n".encode())
+        dripper = threading.Thread(target=drip, args=(slow, b'{"expiration": 300}', 0.2, stop))
+        started = time.monotonic()
+        dripper.start()
+        try:
+            status, headers, _ = read_response(slow.makefile("rb"))
+            assert status == 408 and time.monotonic() - started < 3
+        finally:
+            stop.set()
+            dripper.join()
+    status, _, _ = answer(server, f"GET /api/v2/import_token HTTP/1.1\r\n{HEADERS}\r\n"
+                                  .encode())
+    assert status == 404   # no token was created
+
+
 def test_a_silent_client_gets_408_after_the_bound(tight_server):
     with connect(tight_server) as silent:
         started = time.monotonic()
