@@ -172,7 +172,10 @@ class StrictRequest(cheroot_server.HTTPRequest):
             raise Refusal(501)
         self.method, self.uri = method, target
         if ABSOLUTE_FORM.match(target):   # RFC 9112 3.2.2: served as its path
-            parts = urlsplit(target)
+            try:
+                parts = urlsplit(target)
+            except ValueError:   # e.g. "http://[::1/": an authority urllib cannot read
+                raise Refusal(400) from None
             if parts.fragment:
                 raise Refusal(400)
             path, query = parts.path or b"/", parts.query
