@@ -32,6 +32,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                              "atomically after each change, authenticated by an HMAC); key "
                              "material in it is AES-GCM-sealed under the base64 32-byte key "
                              "in $BYOKLIB_STATE_KEY")
+    parser.add_argument("--threads", type=int, default=8, metavar="N",
+                        help="requests served at once; more connections wait in a short "
+                             "queue, beyond it they are answered 503 (8)")
+    parser.add_argument("--request-timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="time a client has to send one whole request before it is "
+                             "answered 408 (10)")
 
 
 def parse_grants(pairs: list[str]) -> dict[str, set[str]] | None:
@@ -66,6 +72,10 @@ def state_option(path: str | None):
 
 def run_serve(args: argparse.Namespace) -> int:
     from byoklib.mock.http.serving import serve
+    from byoklib.mock.http.strict import Limits
+    if args.threads < 1 or not args.request_timeout > 0:
+        raise SystemExit("--threads and --request-timeout must be positive")
+    limits = Limits(threads=args.threads, request_timeout=args.request_timeout)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     source = None
     if args.token_key:
@@ -76,7 +86,8 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         serve(args.host, args.port, parse_grants(args.grant), key_pair_source=source,
               faithful=args.faithful, flavor=args.flavor,
-              announce=lambda line: print(line, flush=True), state=state_option(args.state))
+              announce=lambda line: print(line, flush=True), state=state_option(args.state),
+              limits=limits)
     except ValueError as error:   # a state file the key does not open, changed, or not one
         raise SystemExit(f"--state {args.state}: {error}") from None
     return 0

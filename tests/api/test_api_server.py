@@ -123,3 +123,24 @@ def test_serve_with_test_only_token_keys_hands_out_those_keys():
     finally:
         process.kill()
         process.wait(10)
+
+
+def test_serve_stops_on_sigterm_and_cuts_off_a_silent_client_at_its_request_timeout():
+    import socket
+    import time
+
+    process = serve_process("--port", "0", "--request-timeout", "0.5", "--threads", "2")
+    try:
+        url = process.stdout.readline().rstrip("\n").rsplit(" ", 1)[1]
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as silent:
+            started = time.monotonic()
+            assert silent.recv(12) == b"HTTP/1.1 408"
+            assert time.monotonic() - started < 3
+        headers = {"Authorization": "Bearer t", "bluemix-instance": "i"}
+        assert requests.get(url + "/api/v2/keys", headers=headers, timeout=5).ok
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -61,3 +61,10 @@ def test_token_creation_from_pairs_already_made_generates_none(monkeypatch):
 
     monkeypatch.setattr(bench.primitives, "generate_rsa_private_key", no_generation)
     assert bench.token_creation(repeat=2, key_pairs=bench.TEST_KEYS[:2]) > 0
+
+
+def test_wrap_and_unwrap_rounds_give_both_ratios():
+    ratios, parts = bench.wrap_and_unwrap(repeat=2, rounds=2)
+    assert set(ratios) == {"wrap / floor", "unwrap / floor"}
+    assert all(median > 0 and low <= high for median, low, high in ratios.values())
+    assert parts["AES-GCM wrap"] < parts["round trip (wrap)"]

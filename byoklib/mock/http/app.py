@@ -15,28 +15,10 @@ and no `reasons`, as DOC:errors #34 shows), each only for its own instances (403
 FORBIDDEN_ERR: the mock's code, kept because this suite's public contract promises a 403;
 IBM documents only the 401 for a user without access).
 
-Mock's choices (UNCONFIRMED behaviours of the real service):
-- Response content types. IBM's Python client (ibm-cloud-sdk-core) parses a body into a
-  dict only when Content-Type matches `^application/json`, and otherwise hands back the
-  raw `requests.Response`; IBM's own integration tests call `.json()` on the results of
-  create_key and wrap_key, so those must not be `application/json`. The mock therefore
-  answers: import token -> `application/json` (the client returns a dict, as its
-  GetImportToken model expects); every `{metadata, resources}` envelope (keys, versions,
-  policies) -> `application/vnd.ibm.collection+json`; wrap/unwrap/rewrap ->
-  `application/vnd.ibm.kms.key_action+json`; errors -> `application/vnd.ibm.kms.error+json`.
-  `requests`' `.json()` reads all of them.
-- Request content types accepted: none, `application/json`, or any
-  `application/vnd.ibm.*+json`; others -> 415 UNSUPPORTED_MEDIA_TYPE_ERR. Bodies of `{}`
-  and `null` are accepted where IBM's Go client sends them (disable, enable, rotate,
-  restore). Malformed JSON (including NaN/Infinity) -> 400 BAD_BODY_ERR.
-- Bodies over 1 MiB -> 413 BODY_TOO_LARGE_ERR. Unknown paths -> 404 NOT_FOUND_ERR; a
-  known path with another method -> 405 METHOD_NOT_ALLOWED_ERR (its message lists the
-  methods allowed).
-- `Prefer: return=representation` selects the full form; anything else (or none) the
-  minimal form. `correlation-id` is accepted and ignored; `x-kms-key-ring` scopes the
-  call's keys to one ring (byoklib.mock.service.rings).
-- Access log lines carry the method, the path (without query) and the status, nothing
-  else: never headers, bodies or key material.
+Mock's choices (UNCONFIRMED behaviours of the real service) sit with the code that
+makes them: content types and bodies in `routes` (`reply`, `check_content_type`,
+`Call`), unknown paths and methods in `route` below; what the HTTP layer refuses before
+the app is read in `strict` and answered with `http_error_page`.
 """
 from __future__ import annotations
 
@@ -114,7 +96,8 @@ class KeyProtectApp:
             token = bearer_token(request)
             instance = instance_id(request)
             self.check_grant(token, instance)
-            # X-Kms-Key-Ring scopes the key lookups of this call (see byoklib.mock.service.rings)
+            # X-Kms-Key-Ring scopes the key lookups of this call (byoklib.mock.service.rings);
+            # correlation-id is accepted and ignored (mock's choice)
             ring = request.header(protocol.KEY_RING_HEADER).strip() or None
             with self.service.key_ring_scope(ring):
                 return handler(Call(self.service, request, instance, args))
@@ -140,6 +123,9 @@ def create_app(service: KeyProtectService, grants=None, on_change=None,
 
 
 def route(request: ApiRequest):
+    """The handler and path arguments. Mock's choice: an unknown path -> 404
+    NOT_FOUND_ERR; a known path with another method -> 405 METHOD_NOT_ALLOWED_ERR, its
+    message listing the methods allowed."""
     found = match(request.path)
     if found is None:
         raise KeyProtectError.of("NOT_FOUND_ERR")

@@ -62,7 +62,8 @@ class ApiRequest:
         return self.header("Content-Type").split(";", 1)[0].strip().lower()
 
     def read_body(self) -> bytes:
-        """The body, at most MAX_BODY_BYTES (413 BODY_TOO_LARGE_ERR beyond). Without a
+        """The body, at most MAX_BODY_BYTES (mock's choice: 413 BODY_TOO_LARGE_ERR beyond,
+        1 MiB being far above any Key Protect request). Without a
         usable Content-Length only a server that marks its input as terminated is read,
         (PEP 3333), so a read never waits on an open socket."""
         try:
@@ -95,7 +96,9 @@ class Call:
         return self.request.query(name)
 
     def body(self):
-        """Parsed JSON, or None for an empty body or `null`."""
+        """Parsed JSON, or None for an empty body or `null`. Mock's choice: `{}` and `null`
+        are accepted where IBM's Go client sends them (disable, enable, rotate, restore);
+        malformed JSON (NaN and Infinity too) -> 400 BAD_BODY_ERR."""
         if not self._raw.strip():
             return None
         check_content_type(self.request)
@@ -105,6 +108,8 @@ class Call:
             raise KeyProtectError.of("BAD_BODY_ERR") from None
 
     def representation(self) -> bool:
+        """Mock's choice: `Prefer: return=representation` selects the full form; anything
+        else (or none) the minimal form, as in IBM's tutorial."""
         prefer = self.request.header("Prefer")
         return "return=representation" in prefer.replace(" ", "").lower()
 
@@ -114,6 +119,9 @@ def _refuse_constant(name: str):
 
 
 def check_content_type(request: ApiRequest) -> None:
+    """Mock's choice: a body may come as no type, `application/json` or any
+    `application/vnd.ibm.*+json` (what IBM's clients send); others -> 415
+    UNSUPPORTED_MEDIA_TYPE_ERR."""
     mimetype = request.mimetype
     if mimetype in ("", JSON) or (mimetype.startswith(VENDOR_PREFIX)
                                   and mimetype.endswith("+json")):
@@ -145,6 +153,14 @@ class Reply:
 
 
 def reply(status: int, body=None, content_type: str = COLLECTION, headers=None) -> Reply:
+    """Mock's choice of response types. IBM's Python client (ibm-cloud-sdk-core) parses a
+    body into a dict only when Content-Type matches `^application/json`, else hands back
+    the raw `requests.Response`; IBM's own integration tests call `.json()` on what
+    create_key and wrap_key return, so those must not be `application/json`. Hence: the
+    import token -> `application/json` (a dict, as its GetImportToken model expects);
+    every `{metadata, resources}` envelope -> `application/vnd.ibm.collection+json` (the
+    default); wrap/unwrap/rewrap -> `application/vnd.ibm.kms.key_action+json`; errors ->
+    `application/vnd.ibm.kms.error+json`. `requests`' `.json()` reads all of them."""
     data = b"" if body is None else json.dumps(body).encode("utf-8")
     fields = [("Content-Type", content_type)] if body is not None else []
     fields += list((headers or {}).items())

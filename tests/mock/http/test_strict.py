@@ -359,3 +359,30 @@ def test_chunked_with_a_content_length_too_is_read_as_chunked_then_closed(conn):
     status, headers, _ = exchange(conn, TOKEN_POST + b"Transfer-Encoding: chunked\r\n"
                                   b"Content-Length: 5\r\n\r\n" + chunked)
     assert status == 200 and headers["connection"] == "close"   # RFC 9112 6.3
+
+
+def test_pipelined_requests_are_answered_in_order(conn):
+    get = f"GET /api/v2/import_token HTTP/1.1\r\n{HEADERS}\r\n".encode()
+    post = TOKEN_POST + b'Content-Length: 2\r\n\r\n{}'
+    conn.sendall(get + post + get)   # one write: the later requests wait in the buffer
+    reader = conn.makefile("rb")
+    assert [read_one(reader)[0] for _ in range(3)] == [404, 200, 200]
+
+
+def read_one(reader) -> tuple[int, dict]:
+    status = int(reader.readline().split()[1])
+    headers = {}
+    while (line := reader.readline().decode().strip()):
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    reader.read(int(headers.get("content-length", 0)))
+    return status, headers
+
+
+def test_an_http_1_1_request_without_host_is_400_and_1_0_needs_none(server):
+    no_host = "Authorization: Bearer t\r\nbluemix-instance: i\r\n"
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        assert_http_layer_error(sock, f"GET /api/v2/keys HTTP/1.1\r\n{no_host}\r\n".encode(),
+                                400)
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        assert status_of(sock, f"GET /api/v2/keys HTTP/1.0\r\n{no_host}\r\n".encode()) == 200
