@@ -313,8 +313,8 @@ RULES: dict[str, Rule] = {r.name: r for r in [
     _rule("token.expiration", "expiration: {low} to {high} seconds, {default} by default",
           Source(_TOKEN_API), value="TOKEN_EXPIRATION"),
     _rule("token.retrievals", "maxAllowedRetrievals: {low} to {high}, {default} by default",
-          Source(_TOKEN_API, "IBM gives the default and the maximum; the minimum is the "
-                 "2019 OpenAPI document's"), value="TOKEN_RETRIEVALS"),
+          Source(_TOKEN_API, "default and maximum on this page; the minimum in IBM's "
+                 "2019 OpenAPI document"), value="TOKEN_RETRIEVALS"),
     _rule("token.one_per_instance", "one import token per instance: a new one replaces the "
           "old (its key pair and nonce)", Source(_TOKEN_API)),
     _rule("token.created", "POST /import_token answers 200 with the policy and two dates, "
