@@ -446,6 +446,13 @@ RULES: dict[str, Rule] = {r.name: r for r in [
           code="KEY_ACTION_INVALID_STATE_ERR"),
     _rule("key.deactivated_unwraps", "a Deactivated key still unwraps",
           Source(KEY_STATES_PAGE, "the table of actions per state")),
+    _rule("key.deleted_unreadable", "a deleted key no longer unwraps: what it wrapped is "
+          "unreadable until the key is restored", Source(KEY_STATES_PAGE, "IBM's table of "
+          "actions per state: a Destroyed key allows get and restore only; the 410 "
+          "KEY_DELETED_ERR is documented for deleting twice, for an unwrap it is the mock's "
+          "reading", partly=True), code="KEY_DELETED_ERR"),
+    _rule("key.restore_window", "a deleted key can be restored within 30 days of its "
+          "deletion", Source(_DOCS + "restore-keys")),
     _rule("wrap.generated_dek", "wrap without a plaintext: the service makes a {value}-byte "
           "DEK and returns it with its wrapped form", Source(WRAP_PAGE),
           value="GENERATED_DEK_BYTES"),
