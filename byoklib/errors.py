@@ -346,6 +346,11 @@ RULES: dict[str, Rule] = {r.name: r for r in [
           situation="GET /import_token when there is no token"),
     _rule("token.expired", "a GET after expirationDate is refused",
           CATALOGUE["IMPORT_TOKEN_EXPIRED_ERR"].source, code="IMPORT_TOKEN_EXPIRED_ERR"),
+    _rule("token.policy_out_of_range", "an expiration or maxAllowedRetrievals outside its "
+          "bounds is refused, and no token is made", Source(None, "IBM documents the bounds, "
+          "not the answer past them"), code="INVALID_FIELD_ERR",
+          situation="`expiration` or `maxAllowedRetrievals` outside its bounds",
+          answer="400 `INVALID_FIELD_ERR`, target the field"),
     _rule("token.early_expiry", "a token may, rarely, expire early; a client that meets the "
           "409 makes a new token", Source(OPENAPI_2019, "IBM's 2019 OpenAPI document; the "
           "current docs do not say it")),
