@@ -86,9 +86,21 @@ def test_the_readmes_table_of_the_mocks_choices_is_the_catalogues():
     assert mock_choices_table() in readme
 
 
-def test_the_mocks_own_constants_agree_with_protocol():
-    from byoklib.mock.service import actions
-    assert actions.GENERATED_DEK_BYTES == protocol.GENERATED_DEK_BYTES
+def test_wrap_without_plaintext_makes_a_dek_of_the_protocols_size(api):
+    from byoklib.primitives import b64decode
+    key = api.root_key("dek-maker")
+    answer = api.action(key["id"], "wrap", {})
+    assert answer.status_code == 200, answer.text
+    assert len(b64decode(answer.json()["plaintext"])) == protocol.GENERATED_DEK_BYTES
+
+
+def test_rotation_interval_is_the_protocols(api, clock):
+    key = api.root_key("rotated")
+    assert api.action(key["id"], "rotate", {}).status_code == 204      # the first is free
+    clock.advance(protocol.ROTATION_INTERVAL_SECONDS - 1)
+    assert reason(api.action(key["id"], "rotate", {})) == rule("key.rotation_hourly").expect
+    clock.advance(1)
+    assert api.action(key["id"], "rotate", {}).status_code == 204
 
 
 # --- the mock answers as each rule says -------------------------------------------------------
