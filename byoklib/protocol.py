@@ -46,6 +46,10 @@ class Bounds:
 TOKEN_EXPIRATION = Bounds(300, 86400, 600)        # seconds
 TOKEN_RETRIEVALS = Bounds(1, 500, 1)              # maxAllowedRetrievals
 
+# --- rules of root keys --------------------------------------------------------------------
+GENERATED_DEK_BYTES = 32          # wrap without a plaintext: the DEK the service makes
+ROTATION_INTERVAL_SECONDS = 3600  # at most one rotation of a key per hour
+
 # --- media types and headers ---------------------------------------------------------------
 JSON = "application/json"
 COLLECTION = "application/vnd.ibm.collection+json"

@@ -15,12 +15,15 @@ def test_render_embeds_charts_and_indexes_the_pages(tmp_path):
     assert 'class="jp-Notebook' in body   # nbconvert's lab template, not a bare dump
 
 
-def test_a_progress_bar_renders_as_jupyterlab_shows_it_once_the_cell_has_run(tmp_path):
-    # Stored: every state of the bar, each after a carriage return. Shown in JupyterLab:
-    # only the last, which is blank here (the bar clears itself when done, leave=False).
+def test_the_timing_notebook_stores_one_progress_line_per_loop_and_renders_them(tmp_path):
+    # Stored: one line per timed loop, printed when it ends (no bar, no carriage returns),
+    # so the page shows what JupyterLab shows.
     timing = NOTEBOOKS / "07_timing.ipynb"
     streams = [output.text for cell in nbformat.read(timing, as_version=4).cells
                for output in cell.get("outputs", []) if output.output_type == "stream"]
-    assert sum(text.count("\rsteps:") for text in streams) > 1
+    lines = [line for text in streams for line in text.splitlines() if " runs" in line
+             and " in " in line and line.endswith(" s")]
+    assert any(line.startswith("RSA-4096 key generation: ") for line in lines)
+    assert not any("\r" in text for text in streams)
     _, page = render(tmp_path, [timing])
-    assert "steps:" not in page.read_text(encoding="utf-8")
+    assert "RSA-4096 key generation: " in page.read_text(encoding="utf-8")

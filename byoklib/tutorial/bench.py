@@ -44,6 +44,11 @@ from byoklib.tutorial.timing import measure
 
 TEST_KEYS = [data_path("test-only", f"token-key-{i}.pem") for i in (1, 2, 3)]
 
+# The goals of issue 5, once: the timing notebook shows its own figures beside them.
+TOKEN_GOAL = 0.10      # token creation / one bare RSA-4096 key generation, at most
+IMPORT_GOAL = 1.10     # one secure import / its floor (crypto + bare round trip), at most
+THREADS_GOAL = 1.6     # imports per second with 2 client threads / with 1, at least
+
 
 @dataclass
 class Figure:
@@ -414,10 +419,10 @@ def run(out_dir: Path | str = "build/bench"):
                       f"{spread(name, table)}; {detail}")
 
     figures = [
-        Figure("token creation / RSA-4096 generation", token / keygen, "<= 0.10",
-               token / keygen <= 0.10,
+        Figure("token creation / RSA-4096 generation", token / keygen, f"<= {TOKEN_GOAL:.2f}",
+               token / keygen <= TOKEN_GOAL,
                f"token {token * ms:.1f} ms, keygen {keygen * ms:.0f} ms (medians)"),
-        ratio_figure("secure import / floor", ratios, 1.10,
+        ratio_figure("secure import / floor", ratios, IMPORT_GOAL,
                      f"of {IMPORT_ROUNDS} rounds; medians: import {parts['import'] * ms:.2f} "
                      f"ms, floor {floor * ms:.2f} ms = crypto {parts['cryptography'] * ms:.2f}"
                      f" + HTTP {parts['HTTP round trip'] * ms:.2f}; a bare server kept busy "
@@ -434,7 +439,8 @@ def run(out_dir: Path | str = "build/bench"):
                      f"medians: unwrap {wrap_parts['unwrap'] * ms:.3f} ms, bare round trip "
                      f"{wrap_parts['round trip (unwrap)'] * ms:.3f} ms, AES-GCM "
                      f"{wrap_parts['AES-GCM unwrap'] * ms:.4f} ms"),
-        Figure("2-thread / 1-thread import rate", ratio, ">= 1.6", ratio >= 1.6,
+        Figure("2-thread / 1-thread import rate", ratio, f">= {THREADS_GOAL}",
+               ratio >= THREADS_GOAL,
                f"median of {THROUGHPUT_ROUNDS} rounds' ratios; medians over the run: "
                f"{one:.0f}/s with 1 thread, {two:.0f}/s with 2"),
     ]

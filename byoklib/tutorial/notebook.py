@@ -6,7 +6,13 @@
   KP_URL, KP_INSTANCE_ID, KP_API_KEY, KP_TOKEN.
 - `Checks`: the "what you verified" table each notebook ends with; `checks.check(...)`
   records a fact and says it.
-- `refused(call)`: run a call that must fail and say how the service refused it.
+- `refused(call, rule=None)`: run a call that must fail and say how the service refused
+  it; with a rule's name (`byoklib.errors.RULES`), also what that rule expects and its source.
+- `cite(*names)`: print rules of the service with their sources (an IBM page, or "the
+  mock's choice"), so no notebook types a bound or a reason code of its own.
+- `as_expected(error, name, on_mock)`: whether a refusal is the one a rule names (on the
+  mock, status and code; on another service, where the mock's choices need not hold, the
+  status of a documented rule, or any 4xx).
 - `draw_flow()`: the import-token flow as a picture.
 - `environment_report()`: Python, byoklib, cryptography and OpenSSL versions.
 
@@ -20,7 +26,7 @@ import os
 import platform
 from dataclasses import dataclass, field
 
-from byoklib.errors import KeyProtectError
+from byoklib.errors import KeyProtectError, rule as _rule
 
 ENV_URL, ENV_INSTANCE, ENV_API_KEY, ENV_TOKEN = "KP_URL", "KP_INSTANCE_ID", "KP_API_KEY", "KP_TOKEN"
 
@@ -135,15 +141,45 @@ class Checks:
         return f"ALL {len(self.rows)} CHECKS PASSED"
 
 
-def refused(call):
-    """Run a call that should fail; return its KeyProtectError, or None when it succeeded."""
+def refused(call, rule: str | None = None):
+    """Run a call that should fail; return its KeyProtectError, or None when it succeeded.
+    With `rule`, also print the answer that rule expects and where it comes from."""
+    error = None
     try:
         call()
     except KeyProtectError as e:
         print(f"refused: {type(e).__name__} status={e.status} code={e.code}")
-        return e
-    print("accepted (not refused!)")
-    return None
+        error = e
+    else:
+        print("accepted (not refused!)")
+    if rule is not None:
+        known = _rule(rule)
+        status, code = known.expect
+        print(f"  expected: {status} {code or ''} ({known.text})".replace("  (", " ("))
+        print(f"  source: {known.source}")
+    return error
+
+
+def cite(*names: str) -> None:
+    """Print each named rule of the service and its source."""
+    for name in names:
+        print("•", _rule(name))
+
+
+def as_expected(error, name: str, on_mock: bool = True) -> bool:
+    """Whether `error` (a KeyProtectError or None) is the refusal rule `name` describes.
+    On the mock the status and the code must be the rule's. Elsewhere the mock's choices
+    need not hold: a fully documented rule must match its status and code; one IBM
+    documents in part, its status; one that is the mock's choice, any 4xx."""
+    if error is None:
+        return False
+    known = _rule(name)
+    status, code = known.expect
+    if on_mock or known.documented:
+        return (error.status, error.code) == (status, code) if code else error.status == status
+    if known.source.url is not None:
+        return error.status == status
+    return 400 <= error.status < 500
 
 
 # --- environment ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ Nothing in byoklib imports this module except notebooks and tests.
 """
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Mapping
 
@@ -37,13 +38,15 @@ def measure(fn: Callable[[], object], repeat: int = 5, warmup: int = 1,
     """Call `fn()` `warmup` times unrecorded, then `repeat` times, one row per timed call.
 
     Returns a DataFrame with columns step (the label, default the function's name),
-    run (1..repeat) and seconds.
+    run (1..repeat) and seconds. `progress=True` shows a tqdm bar; `progress="lines"`
+    prints one line when the loop is done (what a notebook should store).
     """
     _check_counts(repeat, warmup)
     if not callable(fn):
         raise TypeError("fn must be callable")
     step = label or getattr(fn, "__name__", "step")
     bar = _progress_bar(repeat + warmup, step, progress)
+    began = time.perf_counter()
     try:
         for _ in range(warmup):
             fn()
@@ -54,6 +57,7 @@ def measure(fn: Callable[[], object], repeat: int = 5, warmup: int = 1,
             _tick(bar)
     finally:
         _close(bar)
+    _line(progress, step, repeat, warmup, time.perf_counter() - began)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -69,6 +73,7 @@ def measure_steps(steps: Mapping[str, Callable[[], object]], repeat: int = 5,
         for name, fn in steps.items():
             if not callable(fn):
                 raise TypeError(f"step {name!r} is not callable")
+            began = time.perf_counter()
             for _ in range(warmup):
                 fn()
                 _tick(bar)
@@ -76,6 +81,7 @@ def measure_steps(steps: Mapping[str, Callable[[], object]], repeat: int = 5,
             for run in range(1, repeat + 1):
                 rows.append((name, run, _time_one(fn)))
                 _tick(bar)
+            _line(progress, name, repeat, warmup, time.perf_counter() - began)
             frames.append(pd.DataFrame(rows, columns=COLUMNS))
     finally:
         _close(bar)
@@ -120,8 +126,14 @@ def _check_frame(df: pd.DataFrame) -> None:
 
 # --- progress (tqdm, only when asked) ------------------------------------------------------
 
-def _progress_bar(total: int, desc: str, enabled: bool):
-    if not enabled:
+def _line(progress, step: str, repeat: int, warmup: int, seconds: float) -> None:
+    if progress == "lines":
+        extra = f" (+{warmup} warm-up)" if warmup else ""
+        print(f"{step}: {repeat} runs{extra} in {seconds:.1f} s", flush=True)
+
+
+def _progress_bar(total: int, desc: str, enabled):
+    if enabled is not True:      # False, None, or "lines" (one line per loop, no bar)
         return None
     # The text bar, not tqdm.auto: the notebook widget needs ipywidgets, which we do not
     # install, and Jupyter renders the text bar's carriage returns well enough.
@@ -199,6 +211,40 @@ def plot_steps(df: pd.DataFrame, ax=None, title: str = "Median time per step",
     ax.set_ylabel(f"median ({unit}{', log scale' if log else ''})\nwhiskers: min–max")
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def plot_runs(df: pd.DataFrame, ax=None, title: str = "Every run, one dot each",
+              log: bool | None = None) -> Figure:
+    """A strip plot: one dot per timed run, one row per step, the median as a bar.
+
+    With few runs a histogram says nothing (five runs make five bars of height one); the
+    dots show each run and so the spread, however many there are. Rows share one time
+    axis, logarithmic (with `log=None`) when the steps differ by more than 100 times."""
+    _check_frame(df)
+    summary = summarize(df)
+    unit, scale = time_unit(float(summary["median"].min()))
+    fig, ax = _axes(ax, figsize=(7, 0.8 + 0.55 * len(summary)))
+    rng = random.Random(0)   # the same jitter on every run of the notebook
+    for row, step in enumerate(summary.index):
+        values = df.loc[df["step"] == step, "seconds"] * scale
+        ax.scatter(values, [row + rng.uniform(-0.18, 0.18) for _ in values], s=14,
+                   color="tab:blue", alpha=0.7, zorder=2)
+        median = float(summary.loc[step, "median"]) * scale
+        ax.plot([median, median], [row - 0.3, row + 0.3], color="tab:red", linewidth=2,
+                zorder=3, label="median" if row == 0 else None)
+    smallest, largest = float(df["seconds"].min()), float(df["seconds"].max())
+    if log is None:
+        log = smallest > 0 and largest / smallest > 100
+    if log:
+        ax.set_xscale("log")
+    ax.set_yticks(range(len(summary)),
+                  [f"{s} ({int(summary.loc[s, 'runs'])} runs)" for s in summary.index])
+    ax.set_ylim(len(summary) - 0.5, -0.5)
+    ax.set_xlabel(f"time per run ({unit}{', log scale' if log else ''})")
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
     return fig
 
 

@@ -14,6 +14,7 @@ from byoklib.tutorial.timing import (
     measure_steps,
     plot_breakdown,
     plot_distribution,
+    plot_runs,
     plot_steps,
     summarize,
     time_unit,
@@ -83,6 +84,28 @@ def test_progress_bar_runs(capsys):
     df = measure(Counter(), repeat=2, progress=True)
     df2 = measure_steps({"x": Counter()}, repeat=2, progress=True)
     assert len(df) == len(df2) == 2
+
+
+def test_progress_lines_print_one_line_per_loop_and_no_bar(capsys):
+    measure(Counter(), repeat=2, warmup=1, label="one", progress="lines")
+    measure_steps({"a": Counter(), "b": Counter()}, repeat=3, progress="lines")
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["one", "a", "b"]
+    assert "2 runs (+1 warm-up) in" in lines[0] and "3 runs (+1 warm-up) in" in lines[1]
+    assert "\r" not in out and err == ""
+
+
+def test_plot_runs_draws_one_dot_per_run_and_a_row_per_step():
+    df = pd.DataFrame({"step": ["a"] * 5 + ["b"] * 3, "run": [1, 2, 3, 4, 5, 1, 2, 3],
+                       "seconds": [1e-3, 2e-3, 3e-3, 4e-3, 5e-3, 1.0, 2.0, 3.0]})
+    fig = plot_runs(df)
+    ax = fig.axes[0]
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 8
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a (5 runs)", "b (3 runs)"]
+    assert ax.get_xscale() == "log"                      # 1 ms against 3 s
+    assert plot_runs(df[df.step == "a"]).axes[0].get_xscale() == "linear"
+    assert fig._repr_png_().startswith(b"\x89PNG")
 
 
 def test_summarize_statistics_on_known_numbers():

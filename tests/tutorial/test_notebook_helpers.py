@@ -1,0 +1,69 @@
+"""tutorial.notebook's helpers that print sources: refused(rule=), cite, as_expected."""
+from __future__ import annotations
+
+import pytest
+
+from byoklib.errors import KeyProtectError, rule
+from byoklib.tutorial.notebook import as_expected, cite, refused
+
+
+def fail(code, status=None):
+    def call():
+        if status is None:
+            raise KeyProtectError.of(code)
+        raise KeyProtectError(status, code)
+    return call
+
+
+def test_refused_without_a_rule_prints_as_before(capsys):
+    error = refused(fail("INCORRECT_NONCE_ERR"))
+    assert error.code == "INCORRECT_NONCE_ERR"
+    assert capsys.readouterr().out == "refused: KeyProtectError status=400 code=INCORRECT_NONCE_ERR\n"
+
+
+def test_refused_with_a_rule_prints_what_it_expects_and_its_source(capsys):
+    refused(fail("INCORRECT_NONCE_ERR"), rule="import.nonce_mismatch")
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].startswith("  expected: 400 INCORRECT_NONCE_ERR (")
+    assert out[2].startswith("  source: IBM, in part: ") and "#error-messages-incorrect-nonce-err" in out[2]
+
+
+def test_refused_says_when_a_call_was_accepted(capsys):
+    assert refused(lambda: None, rule="token.expired") is None
+    out = capsys.readouterr().out
+    assert out.startswith("accepted (not refused!)") and "source:" in out
+
+
+def test_cite_prints_the_rule_with_numbers_from_protocol(capsys):
+    cite("token.expiration")
+    out = capsys.readouterr().out
+    assert out.startswith("• expiration: 300 to 86400 seconds, 600 by default")
+    with pytest.raises(KeyError):
+        cite("no.such.rule")
+
+
+def error(code, status=None):
+    try:
+        fail(code, status)()
+    except KeyProtectError as e:
+        return e
+
+
+@pytest.mark.parametrize("name, got, on_mock, expected", [
+    # on the mock: status and code must be the rule's
+    ("import.payload_undecryptable", error("UNPROCESSABLE_PAYLOAD_ERR"), True, True),
+    ("import.payload_undecryptable", error("INVALID_FIELD_ERR"), True, False),
+    # elsewhere, the mock's choice: any 4xx
+    ("import.payload_undecryptable", error("INVALID_FIELD_ERR"), False, True),
+    ("import.payload_undecryptable", error("INTERNAL_ERR"), False, False),
+    # elsewhere, IBM in part: the status
+    ("token.retrievals_exceeded", error("SOMETHING_ELSE", 409), False, True),
+    ("token.retrievals_exceeded", error("SOMETHING_ELSE", 400), False, False),
+    # elsewhere, documented by IBM: status and code
+    ("token.expired", error("IMPORT_TOKEN_EXPIRED_ERR"), False, True),
+    ("token.expired", error("SOMETHING_ELSE", 409), False, False),
+    ("token.expired", None, True, False),
+])
+def test_as_expected(name, got, on_mock, expected):
+    assert as_expected(got, name, on_mock) is expected
+    assert rule(name).expect is not None
