@@ -214,3 +214,31 @@ def pkcs1_v15_decode(em: bytes) -> bytes | None:
         return None
     end = em.index(0, 2)
     return em[end + 1:] if end >= 10 else None
+
+
+# --- GCM does not commit to its key -------------------------------------------------------
+
+def gf_inverse(x: int) -> int:
+    """x^-1 in GF(2^128), as x^(2^128 - 2) by square and multiply."""
+    result, power = 1 << 127, x          # 1 << 127 is the field's 1
+    for bit in range(1, 128):            # 2^128 - 2 has every bit set but bit 0
+        power = gf_mult(power, power)
+        result = gf_mult(result, power)
+    return result
+
+
+def opens_under_two_keys(aes_blocks, key_1: bytes, key_2: bytes, iv: bytes) -> bytes:
+    """One 16-byte ciphertext and a tag that verify under both keys (96-bit IV, no AAD).
+
+    The tag is linear in the ciphertext block C: T = E_K(J0) + C*H^2 + L*H. Setting
+    T1 = T2 gives C = (E_K1(J0) + E_K2(J0) + L*(H1 + H2)) / (H1^2 + H2^2): whoever
+    chooses both keys can always do this (Dodis et al., "Fast Message Franking", 2018).
+    """
+    (h1, ej1), (h2, ej2) = (aes_blocks(k, [bytes(16), counter_block(iv, 1)])
+                            for k in (key_1, key_2))
+    i1, i2 = int.from_bytes(h1, "big"), int.from_bytes(h2, "big")
+    length = 128                          # len(A) = 0, len(C) = 128 bits
+    right = (int.from_bytes(ej1, "big") ^ int.from_bytes(ej2, "big")
+             ^ gf_mult(length, i1 ^ i2))
+    c = gf_mult(right, gf_inverse(gf_mult(i1, i1) ^ gf_mult(i2, i2))).to_bytes(16, "big")
+    return c + gcm_tag(h1, ej1, c)
