@@ -54,11 +54,12 @@ from cryptography.hazmat.primitives.asymmetric import padding as _padding
 _RealOAEP = _padding.OAEP
 
 
-def _oaep_with_mgf1_sha1(mgf, algorithm, label):
-    return _RealOAEP(mgf=_padding.MGF1(_hashes.SHA1()), algorithm=algorithm, label=label)
+class _OAEPWithMGF1SHA1(_RealOAEP):
+    def __init__(self, mgf, algorithm, label):
+        super().__init__(mgf=_padding.MGF1(_hashes.SHA1()), algorithm=algorithm, label=label)
 
 
-_padding.OAEP = _oaep_with_mgf1_sha1
+_padding.OAEP = _OAEPWithMGF1SHA1
 '''
 
 
