@@ -194,7 +194,7 @@ def draw_import_request(fields: dict, ax=None):
                "encryptedNonce": "the token's nonce, sealed with AES-GCM (notebook 03)",
                "iv": "the GCM IV used for that seal",
                "encryptionAlgorithm": "how payload was wrapped",
-               "type": "a key resource", "name": "2 to 90 characters",
+               "type": "a key resource", "name": "your label for the key",
                "extractable": "root keys never leave the HSM"}
     for i, (name, size) in enumerate(rows):
         y = len(rows) - i
