@@ -7,7 +7,8 @@
 - `Checks`: the "what you verified" table each notebook ends with; `checks.check(...)`
   records a fact and says it; `checks.agree(...)` records one that several independent
   witnesses must compute alike (the table then names them).
-- `refused(call)`: run a call that must fail and say how the service refused it.
+- `refused(call)`: run a call that must fail and say how the service refused it;
+  `source_of(code)`: where its reason code is documented, from byoklib's catalogue.
 - `draw_flow()`: the import-token flow as a sequence diagram (`pictures.draw_sequence`).
 - `environment_report()`: Python, byoklib, cryptography and OpenSSL versions.
 
@@ -153,6 +154,20 @@ class Checks:
         if failed:
             raise AssertionError(f"checks failed: {failed}")
         return f"ALL {len(self.rows)} CHECKS PASSED"
+
+
+ERROR_MESSAGES_PAGE = "https://cloud.ibm.com/docs/key-protect?topic=key-protect-error-messages"
+
+
+def source_of(code: str) -> str:
+    """Where a reason code is documented, from byoklib's catalogue (`errors.CATALOGUE`): the
+    entry's own `source` when it has one, else IBM's error-message page for a confirmed code
+    and "the mock's choice" for the rest."""
+    from byoklib.errors import CATALOGUE
+
+    entry = CATALOGUE[code]
+    return getattr(entry, "source", None) or (
+        f"IBM, error messages ({ERROR_MESSAGES_PAGE})" if entry.confirmed else "the mock's choice")
 
 
 def refused(call):

@@ -57,26 +57,26 @@ def draw_sequence(ax=None):
     bottom = top + step * (len(SEQUENCE) + 1)
     for name, label in PARTICIPANTS:
         ax.text(x[name], top + 0.45, label, ha="center", va="center", fontsize=10,
-                fontweight="bold", bbox=dict(boxstyle="round,pad=0.4", facecolor=COLOURS[name],
-                                             edgecolor=INK))
+                fontweight="bold", bbox={"boxstyle": "round,pad=0.4", "facecolor": COLOURS[name],
+                                             "edgecolor": INK})
         ax.plot([x[name], x[name]], [top, bottom], color=INK, lw=1, ls=(0, (4, 3)), zorder=0)
     for number, (source, target, text) in enumerate(SEQUENCE, start=1):
         y = top + step * number
         label = f"{number}. {text}"
         if source == target:
             ax.annotate("", xy=(x[source] + 0.05, y - 0.2), xytext=(x[source] + 0.05, y + 0.08),
-                        arrowprops=dict(arrowstyle="->", color=INK,
-                                        connectionstyle="arc3,rad=-1.4"))
+                        arrowprops={"arrowstyle": "->", "color": INK,
+                                        "connectionstyle": "arc3,rad=-1.4"})
             ax.text(x[source] + 0.5, y - 0.06, label, ha="left", va="center", fontsize=9,
-                    bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none"))
+                    bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none"})
             continue
         ax.annotate("", xy=(x[target], y), xytext=(x[source], y),
-                    arrowprops=dict(arrowstyle="-|>", color=INK, lw=1.2))
+                    arrowprops={"arrowstyle": "-|>", "color": INK, "lw": 1.2})
         middle = (x[source] + x[target]) / 2
         left, right = sorted((x[source], x[target]))
         anchor, where = (left + 0.1, "left") if right - left > 4 else (middle, "center")
         ax.text(anchor, y + 0.06, label, ha=where, va="bottom", fontsize=9,
-                bbox=dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none"))
+                bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"})
     tls = top + step * 0.55
     ax.text(x["kp"] - 1.7, bottom + 0.1, "every arrow to or from Key Protect travels over TLS",
             ha="center", va="bottom", fontsize=8.5, style="italic", color=INK)
@@ -123,13 +123,13 @@ def draw_sealed_nonce(ax=None, nonce_bytes: int = 12, tag_bytes: int = 16):
     notes = [(nonce_bytes * unit / 2,
               "= nonce XOR E_K(IV || 00000002)\n(AES-CTR from counter 2)"),
              ((nonce_bytes + tag_bytes / 2) * unit,
-              "= E_K(IV || 00000001) XOR GHASH_H(ciphertext, lengths)\n"
-              "with H = E_K(0^128)")]
+              ("= E_K(IV || 00000001) XOR GHASH_H(ciphertext, lengths)\n"
+              "with H = E_K(0^128)"))]
     for cx, text in notes:
         ax.text(cx, 0.45, text, ha="center", va="top", fontsize=9)
     ax.text(total * unit + 0.5, 1.35, "sent beside it:\niv = base64 of 12 random bytes\n"
             "(16 characters), the IV", ha="left", va="center", fontsize=9,
-            bbox=dict(boxstyle="round,pad=0.3", facecolor=COLOURS["iv"], edgecolor=INK))
+            bbox={"boxstyle": "round,pad=0.3", "facecolor": COLOURS["iv"], "edgecolor": INK})
     ax.set_xlim(-0.2, total * unit + 4.2)
     ax.set_ylim(-0.4, 2.7)
     return ax
@@ -164,10 +164,10 @@ def draw_oaep_block(ax=None, k: int = 512, h_len: int = 32, m_len: int = 32):
         ax.plot([xs, xs], [1.7, 3.0], color=INK, lw=0.8, ls=":")
     ax.text((offset + em[2][1]) / 2, 2.35, "maskedDB = DB XOR MGF1-SHA-256(seed)",
             ha="center", va="center", fontsize=9.5,
-            bbox=dict(boxstyle="round,pad=0.25", facecolor="white", edgecolor=INK))
+            bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": INK})
     ax.text(sum(em[1]) / 2, 2.35, "maskedSeed = seed XOR\nMGF1-SHA-256(maskedDB)",
             ha="center", va="center", fontsize=9,
-            bbox=dict(boxstyle="round,pad=0.25", facecolor="white", edgecolor=INK))
+            bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": INK})
     ax.text(em[2][1] / 2, 0.45, f"then RSA: c = EM^e mod n, {k} bytes; the seed is {h_len} "
             "fresh random bytes, so two wraps of the same key differ (widths not to scale)",
             ha="center", va="center", fontsize=9, style="italic")
@@ -200,7 +200,7 @@ def draw_import_request(fields: dict, ax=None):
         y = len(rows) - i
         colour = COLOURS["msg"] if i < 3 else COLOURS["zero"]
         ax.text(0, y, f'"{name}"', ha="left", va="center", fontsize=10, family="monospace",
-                bbox=dict(boxstyle="round,pad=0.3", facecolor=colour, edgecolor=INK))
+                bbox={"boxstyle": "round,pad=0.3", "facecolor": colour, "edgecolor": INK})
         ax.text(3.2, y, size, ha="left", va="center", fontsize=10)
         ax.text(7.4, y, meaning[name], ha="left", va="center", fontsize=9, color=INK)
     ax.set_xlim(-0.2, 12)

@@ -103,7 +103,7 @@ def rsa_numbers(pkey_text: str) -> dict[str, int]:
     numbers = {}
     # a private key prints "modulus:", a public one "Modulus:"; the hex follows, indented
     for name, label in (("modulus", "[mM]odulus"), ("privateExponent", "privateExponent")):
-        match = re.search(rf"^{label}:\n((?: +[0-9a-f:]+\n)+)", pkey_text, re.M)
+        match = re.search(rf"^{label}:\n((?: +[0-9a-f:]+\n)+)", pkey_text, re.MULTILINE)
         if match:
             numbers[name] = int(re.sub(r"[\s:]", "", match.group(1)), 16)
     match = re.search(r"(?:publicExponent|Exponent): (\d+)", pkey_text)

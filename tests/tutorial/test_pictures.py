@@ -5,14 +5,13 @@ from __future__ import annotations
 import io
 
 import matplotlib
-import pytest
 
 matplotlib.use("Agg")
 
-from byoklib import data_path, generate_key_material, prepare_secure_import  # noqa: E402
-from byoklib.primitives import token_payload_from_public_key  # noqa: E402
-from byoklib.tutorial import pictures  # noqa: E402
-from byoklib.tutorial.notebook import Checks, draw_flow  # noqa: E402
+from byoklib import data_path, generate_key_material, prepare_secure_import
+from byoklib.primitives import token_payload_from_public_key
+from byoklib.tutorial import pictures
+from byoklib.tutorial.notebook import draw_flow
 
 
 def texts(ax) -> str:
@@ -64,26 +63,3 @@ def test_the_import_request_picture_measures_the_request():
     assert "40 base64 characters = 28 bytes" in shown
     assert "16 base64 characters = 12 bytes" in shown
     assert fields["payload"] not in shown and fields["encryptedNonce"] not in shown
-
-
-# --- Checks.agree, the witnessed row -------------------------------------------------------
-
-def test_agree_passes_only_when_every_witness_gives_the_same(capsys):
-    checks = Checks()
-    checks.agree("same", {"byoklib": b"x", "first principles": b"x", "PyCryptodome": b"x"})
-    checks.agree("one disagrees", {"byoklib": b"x", "PyCryptodome": b"y"})
-    checks.agree("alone", {"byoklib": b"x"})
-    checks.agree("all wrong alike", {"a": False, "b": False}, expected=True)
-    assert [passed for _, passed, _ in checks.rows] == [True, False, False, False]
-    out = capsys.readouterr().out
-    assert "PyCryptodome ✘ DISAGREES" in out and "b'x'" not in out
-    table = checks.table()
-    assert list(table["witnesses"])[0] == "byoklib, first principles, PyCryptodome"
-    with pytest.raises(AssertionError):
-        checks.assert_all()
-
-
-def test_a_table_without_witnessed_rows_keeps_its_three_columns():
-    checks = Checks()
-    checks.check("plain", True)
-    assert list(checks.table().columns) == ["what you verified", "passed", "how"]
