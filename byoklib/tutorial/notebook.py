@@ -5,15 +5,17 @@
   or a bearer token are given, as papermill parameters or the environment variables
   KP_URL, KP_INSTANCE_ID, KP_API_KEY, KP_TOKEN.
 - `Checks`: the "what you verified" table each notebook ends with; `checks.check(...)`
-  records a fact and says it.
+  records a fact and says it; `checks.agree(...)` records one that several independent
+  witnesses must compute alike (the table then names them).
 - `refused(call, rule=None)`: run a call that must fail and say how the service refused
   it; with a rule's name (`byoklib.errors.RULES`), also what that rule expects and its source.
+- `source_of(code)`: where a reason code is documented, from byoklib's catalogue.
 - `cite(*names)`: print rules of the service with their sources (an IBM page, or "the
   mock's choice"), so no notebook types a bound or a reason code of its own.
 - `as_expected(error, name, on_mock)`: whether a refusal is the one a rule names (on the
   mock, status and code; on another service, where the mock's choices need not hold, the
   status of a documented rule, or any 4xx).
-- `draw_flow()`: the import-token flow as a picture.
+- `draw_flow()`: the import-token flow as a sequence diagram (`pictures.draw_sequence`).
 - `environment_report()`: Python, byoklib, cryptography and OpenSSL versions.
 
 This module sits at the top, beside `timing` and `__main__`: it may use the client and the
@@ -26,7 +28,8 @@ import os
 import platform
 from dataclasses import dataclass, field
 
-from byoklib.errors import KeyProtectError, rule as _rule
+from byoklib.errors import KeyProtectError
+from byoklib.errors import rule as _rule
 
 ENV_URL, ENV_INSTANCE, ENV_API_KEY, ENV_TOKEN = "KP_URL", "KP_INSTANCE_ID", "KP_API_KEY", "KP_TOKEN"
 
@@ -112,6 +115,8 @@ class Checks:
     """Collects named facts the notebook proved; `table()` shows them, `assert_all()` makes
     papermill and CI fail when one is false."""
     rows: list[tuple[str, bool, str]] = field(default_factory=list)
+    # row index -> the witnesses that had to agree for it (rows made by `agree`)
+    witnesses: dict[int, str] = field(default_factory=dict)
 
     def add(self, what: str, passed, how: str = "") -> bool:
         passed = bool(passed)
@@ -123,10 +128,27 @@ class Checks:
         check that ends a cell shows no bare `True`."""
         print("✔" if self.add(what, passed, how) else "✘", what)
 
+    def agree(self, what: str, values: dict, how: str = "", expected=None) -> None:
+        """Record a fact that several witnesses must give alike: `values` maps each
+        witness's name to what it computed (the first is usually byoklib's). It passes only
+        if there are two or more and all are equal (and equal `expected`, when given). Says
+        each witness's verdict, never the values (they may be key material)."""
+        items = list(values.items())
+        reference = items[0][1] if expected is None else expected
+        verdicts = {name: value == reference for name, value in items}
+        passed = len(items) >= 2 and all(verdicts.values())
+        self.witnesses[len(self.rows)] = ", ".join(name for name, _ in items)
+        print("✔" if self.add(what, passed, how) else "✘", what)
+        print("   " + " | ".join(f"{name} {'✔' if ok else '✘ DISAGREES'}"
+                                 for name, ok in verdicts.items()))
+
     def table(self):
         import pandas as pd
 
-        return pd.DataFrame(self.rows, columns=["what you verified", "passed", "how"])
+        table = pd.DataFrame(self.rows, columns=["what you verified", "passed", "how"])
+        if self.witnesses:
+            table["witnesses"] = [self.witnesses.get(i, "") for i in range(len(self.rows))]
+        return table
 
     @property
     def all_passed(self) -> bool:
@@ -139,6 +161,13 @@ class Checks:
         if failed:
             raise AssertionError(f"checks failed: {failed}")
         return f"ALL {len(self.rows)} CHECKS PASSED"
+
+
+def source_of(code: str) -> str:
+    """Where a reason code is documented, from byoklib's catalogue (`errors.source_of`)."""
+    from byoklib.errors import source_of as catalogued
+
+    return str(catalogued(code))
 
 
 def refused(call, rule: str | None = None):
@@ -201,45 +230,8 @@ def environment_report() -> dict[str, str]:
 
 # --- the flow, drawn -------------------------------------------------------------------------
 
-FLOW_STEPS = [
-    ("service", "1. POST /import_token\nHSM makes an\nRSA-4096 key pair\nand a 12-byte nonce"),
-    ("client", "2. GET /import_token\npayload =\nb64(PEM public key)\nnonce = b64(12 bytes)"),
-    ("client", "3a. key material:\n16/24/32 bytes\nfrom a CSPRNG"),
-    ("client", "3b. AES-GCM seals\nthe nonce under\nthe key material\n-> encryptedNonce, iv"),
-    ("client", "3c. RSA-OAEP-SHA-256\nwraps the key\nmaterial under the\ntoken key -> payload"),
-    ("service", "4. POST /keys\nHSM unwraps,\nopens the nonce,\ncompares -> imported"),
-    ("service", "5. wrap / unwrap\ndata keys\n(envelope\nencryption)"),
-]
-
-
 def draw_flow(ax=None):
-    """The import-token flow as two swim lanes (you / Key Protect)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyBboxPatch
+    """The import-token flow as a sequence diagram (you, your key store, Key Protect, its HSM)."""
+    from byoklib.tutorial.pictures import draw_sequence
 
-    if ax is None:
-        figure, ax = plt.subplots(figsize=(16, 4.6))
-        # the default margins leave the boxes narrower than their text
-        figure.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.9)
-    lanes = {"client": 2.5, "service": 0.4}
-    colours = {"client": "#dbeafe", "service": "#fde68a"}
-    width, height, gap = 2.15, 1.45, 0.3
-    for name, y in lanes.items():
-        ax.text(-0.15, y + height / 2, {"client": "you", "service": "Key Protect\n(HSM)"}[name],
-                ha="right", va="center", fontsize=11, fontweight="bold")
-    centres = []
-    for i, (lane, text) in enumerate(FLOW_STEPS):
-        x, y = i * (width + gap), lanes[lane]
-        ax.add_patch(FancyBboxPatch((x, y), width, height, boxstyle="round,pad=0.04",
-                                    facecolor=colours[lane], edgecolor="#334155"))
-        ax.text(x + width / 2, y + height / 2, text, ha="center", va="center", fontsize=9)
-        centres.append((x + width / 2, y + height / 2, x, y))
-    for (x0, y0, bx0, by0), (x1, y1, bx1, by1) in zip(centres, centres[1:]):
-        start = (bx0 + width, y0) if by0 == by1 else (x0 + 0.4, by0 + (height if by1 > by0 else 0))
-        end = (bx1, y1) if by0 == by1 else (x1 - 0.4, by1 + (0 if by1 > by0 else height))
-        ax.annotate("", xy=end, xytext=start, arrowprops=dict(arrowstyle="->", color="#334155"))
-    ax.set_xlim(-1.3, len(FLOW_STEPS) * (width + gap))
-    ax.set_ylim(0.2, 4.2)
-    ax.axis("off")
-    ax.set_title("Bring your own key into Key Protect with an import token")
-    return ax
+    return draw_sequence(ax)

@@ -214,6 +214,14 @@ class OpenSSL:
             args = ["pkeyutl", "-decrypt", "-inkey", key, *_oaep_options(md, mgf1_md)]
             return self._run(args, bytes(ciphertext), tmpdir=tmpdir).stdout
 
+    def pkcs1_v15_encrypt(self, public_pem, data: bytes) -> bytes:
+        """`openssl pkeyutl -encrypt` with no padding option: PKCS#1 v1.5, OpenSSL's default
+        (the mistake of leaving out `rsa_padding_mode:oaep`)."""
+        with tempfile.TemporaryDirectory(prefix="byoklib-openssl-") as tmpdir:
+            key = self._write_private(tmpdir, "public.pem", _public_pem_bytes(public_pem))
+            args = ["pkeyutl", "-encrypt", "-pubin", "-inkey", key]
+            return self._run(args, bytes(data), tmpdir=tmpdir).stdout
+
     # --- public key facts -----------------------------------------------------------------
 
     def pkey_text(self, public_pem) -> str:
@@ -221,6 +229,14 @@ class OpenSSL:
         with tempfile.TemporaryDirectory(prefix="byoklib-openssl-") as tmpdir:
             key = self._write_private(tmpdir, "public.pem", _public_pem_bytes(public_pem))
             out = self._run(["pkey", "-pubin", "-in", key, "-text", "-noout"], tmpdir=tmpdir)
+            return out.stdout.decode()
+
+    def private_key_text(self, private_pem) -> str:
+        """`openssl pkey -text -noout` of a private key: modulus, exponents and primes.
+        Key material: only for the TEST-ONLY pairs, and never to be printed whole."""
+        with tempfile.TemporaryDirectory(prefix="byoklib-openssl-") as tmpdir:
+            key = self._write_private(tmpdir, "private.pem", _private_pem_bytes(private_pem))
+            out = self._run(["pkey", "-in", key, "-text", "-noout"], tmpdir=tmpdir)
             return out.stdout.decode()
 
     def modulus_bits(self, public_pem) -> int:
@@ -268,6 +284,14 @@ class OpenSSL:
         args = ["enc", f"-aes-{bits}-ctr", "-K", bytes(key).hex(),
                 "-iv", bytes(counter_block16).hex(), "-nopad"]
         return self._run(args, bytes(data)).stdout
+
+    def aes_ecb(self, key: bytes, blocks: bytes) -> bytes:
+        """Raw AES blocks: `openssl enc -aes-{128,192,256}-ecb -K <hex> -nopad`, each 16-byte
+        block of `blocks` encrypted on its own (what GCM's H and E_K(J0) are made of)."""
+        if len(blocks) % 16:
+            raise ValueError("ECB without padding takes whole 16-byte blocks")
+        args = ["enc", f"-aes-{_aes_bits(key)}-ecb", "-K", bytes(key).hex(), "-nopad"]
+        return self._run(args, bytes(blocks)).stdout
 
     def aes_key_wrap_pad(self, kek: bytes, data: bytes) -> bytes:
         """AES key wrap with padding (RFC 5649) with `openssl enc -id-aes{N}-wrap-pad`."""

@@ -1,10 +1,12 @@
-"""tutorial.notebook's helpers that print sources: refused(rule=), cite, as_expected."""
+"""tutorial.notebook's helpers: `Checks.agree` (a row that names its witnesses and fails when
+one disagrees), and the helpers that print sources: source_of, refused(rule=), cite,
+as_expected."""
 from __future__ import annotations
 
 import pytest
 
-from byoklib.errors import KeyProtectError, rule
-from byoklib.tutorial.notebook import as_expected, cite, refused
+from byoklib.errors import CATALOGUE, KeyProtectError, rule
+from byoklib.tutorial.notebook import Checks, as_expected, cite, refused, source_of
 
 
 def fail(code, status=None):
@@ -67,3 +69,32 @@ def error(code, status=None):
 def test_as_expected(name, got, on_mock, expected):
     assert as_expected(got, name, on_mock) is expected
     assert rule(name).expect is not None
+
+
+def test_agree_passes_only_when_every_witness_gives_the_same(capsys):
+    checks = Checks()
+    checks.agree("same", {"byoklib": b"x", "first principles": b"x", "PyCryptodome": b"x"})
+    checks.agree("one disagrees", {"byoklib": b"x", "PyCryptodome": b"y"})
+    checks.agree("alone", {"byoklib": b"x"})
+    checks.agree("all wrong alike", {"a": False, "b": False}, expected=True)
+    assert [passed for _, passed, _ in checks.rows] == [True, False, False, False]
+    out = capsys.readouterr().out
+    assert "PyCryptodome ✘ DISAGREES" in out and "b'x'" not in out
+    table = checks.table()
+    assert next(iter(table["witnesses"])) == "byoklib, first principles, PyCryptodome"
+    with pytest.raises(AssertionError):
+        checks.assert_all()
+
+
+def test_a_table_without_witnessed_rows_keeps_its_three_columns():
+    checks = Checks()
+    checks.check("plain", True)
+    assert list(checks.table().columns) == ["what you verified", "passed", "how"]
+
+
+def test_source_of_prints_the_catalogues_source():
+    assert source_of("INCORRECT_NONCE_IV_ERR") == str(CATALOGUE["INCORRECT_NONCE_IV_ERR"].source)
+    assert "key-protect-error-messages" in source_of("INCORRECT_NONCE_IV_ERR")
+    assert source_of("FORBIDDEN_ERR").startswith("the mock's choice")
+    with pytest.raises(KeyError):
+        source_of("NO_SUCH_CODE_ERR")

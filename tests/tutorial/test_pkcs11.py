@@ -144,6 +144,7 @@ def test_token_made_import_is_accepted_by_hpcs_and_refused_by_key_protect(hsm, c
                                                                           token_key_pairs):
     import pkcs11
     from pkcs11 import Mechanism
+
     from byoklib.mock import running_server
 
     key = root_key(hsm.session)
