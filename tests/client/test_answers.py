@@ -545,3 +545,16 @@ def test_a_network_failure_is_not_retried_and_stays_a_requests_exception(monkeyp
     with KeyProtectClient(f"http://127.0.0.1:{port}", "i", "t", retries=3) as client:
         with pytest.raises(requests.ConnectionError):
             client.get_key("k1")
+
+
+def test_a_diagnosis_header_is_kept_on_the_error(scripted, client):
+    scripted.reply(400, kp_error(400, "INCORRECT_NONCE_IV_ERR", "no"),
+                   {"Byoklib-Diagnosis": "NONCE_AS_TEXT: the base64 text was sealed"})
+    with pytest.raises(KeyProtectError) as info:
+        client.create_key("n")
+    assert info.value.diagnosis == "NONCE_AS_TEXT: the base64 text was sealed"
+    assert info.value.code == "INCORRECT_NONCE_IV_ERR"       # the body's answer, unchanged
+    scripted.reply(400, kp_error(400, "INCORRECT_NONCE_IV_ERR", "no"))
+    with pytest.raises(KeyProtectError) as info:
+        client.create_key("n")
+    assert info.value.diagnosis is None                       # the real service sends none
