@@ -418,3 +418,14 @@ def test_python_dash_m_and_its_usage_in_a_real_process():
                            "--token", "x"], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 2
     assert done.stderr.startswith("usage: python -m byoklib kp import-token create")
+
+
+def test_the_console_script_is_byoklib_main(monkeypatch, capsys):
+    tomllib = pytest.importorskip("tomllib")
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"byoklib": "byoklib.__main__:main"}
+    monkeypatch.setattr(sys, "argv", ["/usr/local/bin/byoklib"])
+    with pytest.raises(SystemExit) as exit_:
+        main(["kp", "key", "list", "--nope"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.startswith("usage: byoklib kp key list")
