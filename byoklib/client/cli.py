@@ -158,10 +158,12 @@ def connect(args: argparse.Namespace, env) -> KeyProtectClient:
     url = env.get("KP_TARGET_ADDR") or env.get("KP_URL") or DEFAULT_URL
     options = {"key_ring": getattr(args, "key_ring", None) or env.get("KP_KEY_RING") or None}
     if env.get("KP_RETRIES"):
+        if not env["KP_RETRIES"].isdigit():
+            raise CommandError("KP_RETRIES must be a whole number, 0 or more")
         options["retries"] = int(env["KP_RETRIES"])
     token = env.get("KP_TOKEN")
     api_key = env.get("KP_API_KEY") or env.get("IBMCLOUD_API_KEY")
-    if token:
+    if token and token.strip():
         return KeyProtectClient(url, instance, token, **options)
     if api_key:
         return KeyProtectClient.from_api_key(url, instance, api_key,

@@ -360,6 +360,10 @@ def test_the_credential_and_instance_come_from_the_environment(kp, monkeypatch):
     monkeypatch.delenv("KP_INSTANCE_ID")
     status, _, err = kp("import-token", "create")
     assert status == 1 and "-i INSTANCE_ID or set KP_INSTANCE_ID" in err
+    monkeypatch.setenv("KP_RETRIES", "three")
+    status, _, err = kp("import-token", "create", "-i", "other-instance")
+    assert status == 1 and "KP_RETRIES must be a whole number" in err
+    monkeypatch.setenv("KP_RETRIES", "2")
     status, out, _ = kp("import-token", "create", "-i", "other-instance", "-o", "json")
     assert status == 0
     with KeyProtectClient(kp.server.url, "other-instance", "t") as client:
@@ -429,3 +433,22 @@ def test_the_console_script_is_byoklib_main(monkeypatch, capsys):
         main(["kp", "key", "list", "--nope"])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.startswith("usage: byoklib kp key list")
+
+
+def test_an_api_key_iam_refuses_is_a_refusal_without_the_key(monkeypatch, capsys):
+    from test_answers import Scripted
+    iam = Scripted()
+    try:
+        iam.reply(400, {"errorCode": "BXNIM0415E",
+                        "errorMessage": "Provided API key could not be found: wrong-key"})
+        for name in ("KP_TOKEN", "KP_API_KEY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("IBMCLOUD_API_KEY", "wrong-key")
+        monkeypatch.setenv("KP_IAM_URL", iam.url + "/identity/token")
+        monkeypatch.setenv("KP_TARGET_ADDR", "http://127.0.0.1:9")
+        status = main(["kp", "import-token", "create", "-i", "i"])
+        out, err = capsys.readouterr()
+    finally:
+        iam.close()
+    assert (status, out) == (1, "")
+    assert "Status: 400  Reason: BXNIM0415E" in err and "wrong-key" not in err
