@@ -20,6 +20,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token-key", action="append", default=[], metavar="PEM_FILE",
                         help="TESTS ONLY: make import tokens from these RSA private keys, in "
                              "turn, instead of fresh key pairs (repeatable)")
+    from byoklib.mock.flavors import FLAVORS
+    parser.add_argument("--flavor", choices=sorted(FLAVORS), default="keyprotect",
+                        help="which service to be: Key Protect (keyprotect) or Hyper Protect "
+                             "Crypto Services (hpcs: imports wrapped with RSAES_OAEP_SHA_1)")
+    parser.add_argument("--faithful", action="store_true",
+                        help="answer exactly as the real service: no import doctor, no "
+                             "Byoklib-Diagnosis header on a refused secure import")
     parser.add_argument("--state", metavar="FILE",
                         help="keep the service's state in FILE (loaded on start, saved "
                              "atomically after each change, authenticated by an HMAC); key "
@@ -68,6 +75,7 @@ def run_serve(args: argparse.Namespace) -> int:
         source = fixed_key_pairs([Path(p) for p in args.token_key])
     try:
         serve(args.host, args.port, parse_grants(args.grant), key_pair_source=source,
+              faithful=args.faithful, flavor=args.flavor,
               announce=lambda line: print(line, flush=True), state=state_option(args.state))
     except ValueError as error:   # a state file the key does not open, changed, or not one
         raise SystemExit(f"--state {args.state}: {error}") from None

@@ -132,6 +132,10 @@ class KeyProtectError(Exception):
     written by the code that raises them and must never contain key material.
     """
 
+    # The import doctor's "CODE: sentence" (byoklib.mock.doctor), sent by the mock as a
+    # Byoklib-Diagnosis header and kept here by the client; never part of the body.
+    diagnosis: str | None = None
+
     def __init__(self, status: int, code: str, message: str | None = None,
                  target: tuple[str, str] | None = None, error_msg: str | None = None):
         known = CATALOGUE.get(code)

@@ -66,6 +66,7 @@ def test_repo2docker_reads_the_binder_folder(repo_copy, tmp_path):
     assert 'pip install --no-cache-dir -r "binder/requirements.txt"' in out, out
     apt = [line for line in out.splitlines() if "apt-get install" in line and "openssl" in line]
     assert apt, "apt.txt's openssl is not installed:\n" + out
+    assert "softhsm2" in apt[0], "apt.txt's softhsm2 (notebook 10's token) is not installed"
     # binder/ hides root config: the root requirements.txt is read only through binder's -r.
     assert 'pip install --no-cache-dir -r "requirements.txt"' not in out
 

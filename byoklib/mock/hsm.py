@@ -1,10 +1,10 @@
 """The mock's HSM: import-token key pairs and the envelope crypto of root keys.
 
-Everything secret lives here and nowhere else in the service wing:
+The secrets of import tokens and root keys live here and nowhere else:
 
-- the RSA-4096 private half of each import token ("transport key"), kept in a closure
-  of `HSM.__init__`, so no public attribute or method returns it; callers hold an
-  opaque `TransportKey` handle whose repr shows only the public key's fingerprint;
+- the RSA-4096 private half of each import token ("transport key"), in a private table
+  of the `HSM`: no public attribute or method returns it; callers hold an opaque
+  `TransportKey` handle whose repr shows only the public key's fingerprint;
 - the key material of root-key versions, kept the same way behind `MaterialHandle`s;
   the service asks the HSM to seal/open data-encryption keys (AES-GCM) with them.
 
@@ -13,16 +13,6 @@ RSA-4096 on demand; `KeyPairPool` keeps a bounded few ready (one by default), ma
 a background thread (the RSA key generation of `cryptography` releases the GIL, so the
 pool really runs beside the server); `fixed_key_pairs` cycles through given keys for
 tests and notebooks.
-
-Mock's choices (UNCONFIRMED behaviours of the real service):
-- A `payload` that does not RSA-OAEP-decrypt with the token's private key is
-  400 `UNPROCESSABLE_PAYLOAD_ERR` (target field `payload`).
-- Decrypted key material that is not 16, 24 or 32 bytes is 400 `INVALID_FIELD_ERR`
-  (target field `payload`), checked before the nonce.
-- The GCM tag failing is 400 `INCORRECT_NONCE_IV_ERR`; a nonce that decrypts but differs
-  from the token's (compared in constant time) is 400 `INCORRECT_NONCE_ERR`.
-- Only `RSAES_OAEP_SHA_256` is accepted; `RSAES_OAEP_SHA_1` (Hyper Protect Crypto
-  Services only) is refused with 400 `INVALID_FIELD_ERR` (target `encryptionAlgorithm`).
 """
 from __future__ import annotations
 
@@ -40,6 +30,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from byoklib import primitives
 from byoklib.errors import KeyProtectError
+from byoklib.mock import doctor
+from byoklib.mock.flavors import flavor_of
 from byoklib.protocol import (
     IV_BYTES,
     KEY_MATERIAL_BYTES,
@@ -123,7 +115,7 @@ class KeyPairPool:
                 self._making = True
             key = None
             try:
-                key = self._source()        # 0.1-1.5 s for RSA-4096: outside the lock
+                key = self._source()        # slow for RSA-4096: outside the lock
             finally:                        # (if it raises, a waiting taker makes its own)
                 with self._changed:
                     if key is not None:
@@ -194,63 +186,58 @@ class MaterialHandle:
 # --- the HSM --------------------------------------------------------------------------
 
 class HSM:
-    """Holds secrets in closures and exposes only operations on them."""
+    """Holds the secrets in private tables and exposes only operations on them.
 
-    def __init__(self, key_pair_source=None):
-        source = key_pair_source or generate_key_pairs()
-        private_keys: dict[int, rsa.RSAPrivateKey] = {}   # id(handle) -> private key
-        materials: dict[int, bytes] = {}                   # id(handle) -> material
-        handles: dict[int, object] = {}                    # keep handles alive (ids unique)
-        lock = threading.Lock()
+    The tables are keyed by the handle object itself (handles hash by identity), so a
+    handle is valid only while the HSM holds it; one lock guards them.
+    """
 
-        def new_transport_key() -> TransportKey:
-            private = source()
-            handle = TransportKey(primitives.public_key_fingerprint(private))
-            with lock:
-                private_keys[id(handle)] = private
-                handles[id(handle)] = handle
-            return handle
+    def __init__(self, key_pair_source=None, *, doctor: bool = True):
+        self._source = key_pair_source or generate_key_pairs()
+        self.doctor = doctor   # diagnose refused secure imports (byoklib.mock.doctor)
+        self._private_keys: dict[TransportKey, rsa.RSAPrivateKey] = {}
+        self._materials: dict[MaterialHandle, bytes] = {}
+        self._lock = threading.Lock()
 
-        def private_of(handle) -> rsa.RSAPrivateKey:
-            with lock:
-                key = private_keys.get(id(handle))
-            if key is None or handles.get(id(handle)) is not handle:
-                raise KeyError("unknown transport key")
-            return key
+    # --- the tables ---
 
-        def discard_transport_key(handle) -> None:
-            with lock:
-                private_keys.pop(id(handle), None)
-                handles.pop(id(handle), None)
+    def new_transport_key(self) -> TransportKey:
+        private = self._source()          # outside the lock: generation may take a while
+        handle = TransportKey(primitives.public_key_fingerprint(private))
+        with self._lock:
+            self._private_keys[handle] = private
+        return handle
 
-        def store_material(material: bytes) -> MaterialHandle:
-            handle = MaterialHandle(len(material) * 8)
-            with lock:
-                materials[id(handle)] = bytes(material)
-                handles[id(handle)] = handle
-            return handle
+    def discard_transport_key(self, handle: TransportKey) -> None:
+        with self._lock:
+            self._private_keys.pop(handle, None)
 
-        def material_of(handle) -> bytes:
-            with lock:
-                if handles.get(id(handle)) is not handle:
-                    raise KeyError("unknown key material")
-                return materials[id(handle)]
+    def _private_of(self, handle: TransportKey) -> rsa.RSAPrivateKey:
+        with self._lock:
+            key = self._private_keys.get(handle)
+        if key is None:
+            raise KeyError("unknown transport key")
+        return key
 
-        def forget_material(handle) -> None:
-            """Drop a purged key's material (None, a standard key's, is ignored)."""
-            if handle is None:
-                return
-            with lock:
-                if handles.get(id(handle)) is handle:
-                    materials.pop(id(handle), None)
-                    handles.pop(id(handle), None)
+    def store_material(self, material: bytes) -> MaterialHandle:
+        handle = MaterialHandle(len(material) * 8)
+        with self._lock:
+            self._materials[handle] = bytes(material)
+        return handle
 
-        self.forget_material = forget_material
-        self.new_transport_key = new_transport_key
-        self.discard_transport_key = discard_transport_key
-        self.store_material = store_material
-        self.__private_of = private_of
-        self.__material_of = material_of
+    def forget_material(self, handle: MaterialHandle | None) -> None:
+        """Drop a purged key's material (None, a standard key's, is ignored)."""
+        if handle is None:
+            return
+        with self._lock:
+            self._materials.pop(handle, None)
+
+    def _material_of(self, handle: MaterialHandle) -> bytes:
+        with self._lock:
+            material = self._materials.get(handle)
+        if material is None:
+            raise KeyError("unknown key material")
+        return material
 
     def __repr__(self) -> str:
         return "HSM()"
@@ -258,18 +245,59 @@ class HSM:
     # --- import tokens ---
 
     def public_key_pem(self, handle: TransportKey) -> bytes:
-        return primitives.public_key_pem(self.__private_of(handle).public_key())
+        return primitives.public_key_pem(self._private_of(handle).public_key())
 
     def open_secure_import(self, handle: TransportKey, payload: bytes, encrypted_nonce: bytes,
                            iv: bytes, expected_nonce: bytes,
-                           algorithm: str = RSAES_OAEP_SHA_256) -> bytes:
-        """Unwrap the key material and check it sealed the token's nonce.
+                           algorithm: str = RSAES_OAEP_SHA_256, *, iv_text: str = "",
+                           replaced: tuple[TransportKey, bytes] | None = None,
+                           flavor=None) -> bytes:
+        """Unwrap the key material and check it sealed the token's nonce: the one place
+        the secure-import check happens. Returns the key material.
 
-        Returns the key material; raises KeyProtectError (see the module docstring).
+        The mock's choices (the real service's answers here are UNCONFIRMED):
+        - only `RSAES_OAEP_SHA_256` is accepted; `RSAES_OAEP_SHA_1` (Hyper Protect Crypto
+          Services only) is 400 `INVALID_FIELD_ERR` (target `encryptionAlgorithm`);
+        - an `iv` that is not 12 bytes is 400 `INVALID_FIELD_ERR` (target `iv`);
+        - a `payload` that does not RSA-OAEP-decrypt with the token's private key is
+          400 `UNPROCESSABLE_PAYLOAD_ERR` (target `payload`);
+        - material that is not 16, 24 or 32 bytes is 400 `INVALID_FIELD_ERR` (target
+          `payload`), checked before the nonce;
+        - the GCM tag failing is 400 `INCORRECT_NONCE_IV_ERR`; a nonce that decrypts but
+          differs from the token's (compared in constant time) is 400 `INCORRECT_NONCE_ERR`.
+
+        On a refusal the doctor (when on) names the mistake in `error.diagnosis`, trying
+        the request also under the replaced token's `(handle, nonce)` when given.
+        `flavor` (byoklib.mock.flavors) names the one algorithm accepted: Key Protect's
+        by default; the HPCS flavour takes RSAES_OAEP_SHA_1 instead.
         """
-        check_algorithm(algorithm)
         try:
-            material = primitives.unwrap_key_material(payload, self.__private_of(handle),
+            return self._open_secure_import(handle, payload, encrypted_nonce, iv,
+                                            expected_nonce, algorithm, flavor)
+        except KeyProtectError as error:
+            if self.doctor:
+                attempt = doctor.Attempt(payload, encrypted_nonce, iv, iv_text)
+                error.diagnosis = self._diagnose(attempt, (handle, expected_nonce), replaced)
+            raise
+
+    def _diagnose(self, attempt, current, replaced) -> str | None:
+        def secrets(pair):
+            with self._lock:
+                key = self._private_keys.get(pair[0]) if pair else None
+            return None if key is None else doctor.TokenSecrets(key, pair[1])
+        now, before = secrets(current), secrets(replaced)
+        found = doctor.diagnose(attempt, now, before) if now is not None else None
+        return None if found is None else str(found)
+
+    def _open_secure_import(self, handle, payload, encrypted_nonce, iv, expected_nonce,
+                            algorithm, flavor) -> bytes:
+        check_algorithm(algorithm, flavor)
+        if len(iv) != IV_BYTES:
+            raise KeyProtectError.of("INVALID_FIELD_ERR",
+                                     "The field 'iv' must be: a base64 encoded 12-byte IV",
+                                     target=("field", "iv"))
+        try:
+            material = primitives.unwrap_key_material(payload, self._private_of(handle),
                                                       algorithm)
         # KeyError: the token was replaced while this request waited, and its private key
         # is gone, exactly as for a request that arrives after the replacement
@@ -298,19 +326,19 @@ class HSM:
         """A stable name for the material itself (not for the key that holds it): an HMAC
         check value, which reveals nothing of the material. Wrapped DEKs carry it, so any
         root key holding the same material can unwrap them, as the real service allows."""
-        check = hmac.new(self.__material_of(handle), b"byoklib wrapped-DEK handle",
+        check = hmac.new(self._material_of(handle), b"byoklib wrapped-DEK handle",
                          "sha256").digest()[:16]
         return str(uuid.UUID(bytes=check))
 
     def seal(self, handle: MaterialHandle, plaintext: bytes, aad: bytes) -> tuple[bytes, bytes]:
         """AES-GCM under the version's material: returns (ciphertext || tag, 12-byte iv)."""
         iv = os.urandom(IV_BYTES)
-        return AESGCM(self.__material_of(handle)).encrypt(iv, plaintext, aad), iv
+        return AESGCM(self._material_of(handle)).encrypt(iv, plaintext, aad), iv
 
     def open(self, handle: MaterialHandle, sealed: bytes, iv: bytes, aad: bytes) -> bytes:
         """Inverse of `seal`; any failure is 422 UNPROCESSABLE_CIPHERTEXT_ERR."""
         try:
-            return AESGCM(self.__material_of(handle)).decrypt(iv, sealed, aad)
+            return AESGCM(self._material_of(handle)).decrypt(iv, sealed, aad)
         except (InvalidTag, ValueError):
             raise KeyProtectError.of("UNPROCESSABLE_CIPHERTEXT_ERR",
                                      target=("field", "ciphertext")) from None
@@ -321,7 +349,7 @@ class HSM:
     def export_sealed(self, handle: MaterialHandle, state_key: bytes) -> bytes:
         """iv || AES-GCM(state_key, material): what a state file stores for a version."""
         iv = os.urandom(IV_BYTES)
-        return iv + AESGCM(state_key).encrypt(iv, self.__material_of(handle), STATE_AAD)
+        return iv + AESGCM(state_key).encrypt(iv, self._material_of(handle), STATE_AAD)
 
     def import_sealed(self, blob: bytes, state_key: bytes) -> MaterialHandle:
         """Inverse of `export_sealed`; ValueError when the key or the blob is wrong."""
@@ -336,13 +364,8 @@ class HSM:
 STATE_AAD = b"byoklib state: key material"
 
 
-def check_algorithm(algorithm) -> None:
-    if algorithm != RSAES_OAEP_SHA_256:
-        raise KeyProtectError.of(
-            "INVALID_FIELD_ERR",
-            "The field 'encryptionAlgorithm' must be: RSAES_OAEP_SHA_256 "
-            "(RSAES_OAEP_SHA_1 is for Hyper Protect Crypto Services only)",
-            target=("field", "encryptionAlgorithm"))
+def check_algorithm(algorithm, flavor=None) -> None:
+    flavor_of(flavor).check_algorithm(algorithm)
 
 
 def check_root_material(material: bytes) -> None:

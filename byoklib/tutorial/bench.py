@@ -28,14 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from byoklib.mock.hsm import KeyPairPool, fixed_key_pairs
-from byoklib.client.token import prepare_secure_import
-from byoklib.mock import running_server
-from byoklib.tutorial.timing import measure
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from byoklib import data_path, primitives
 from byoklib.client import KeyProtectClient, byok_import, new_session
+from byoklib.client.token import prepare_secure_import
+from byoklib.mock import running_server
+from byoklib.mock.hsm import KeyPairPool, fixed_key_pairs
+from byoklib.tutorial.timing import measure
 
 TEST_KEYS = [data_path("test-only", f"token-key-{i}.pem") for i in (1, 2, 3)]
 

@@ -150,9 +150,9 @@ def refused(call):
 
 def environment_report() -> dict[str, str]:
     import cryptography
-    from byoklib.tutorial.openssl import OpenSSL, OpenSSLUnavailable
 
     import byoklib
+    from byoklib.tutorial.openssl import OpenSSL, OpenSSLUnavailable
 
     report = {"python": platform.python_version(), "byoklib": byoklib.__version__,
               "cryptography": cryptography.__version__}

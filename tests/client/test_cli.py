@@ -452,3 +452,41 @@ def test_an_api_key_iam_refuses_is_a_refusal_without_the_key(monkeypatch, capsys
         iam.close()
     assert (status, out) == (1, "")
     assert "Status: 400  Reason: BXNIM0415E" in err and "wrong-key" not in err
+
+
+# --- the mock's import doctor, as the CLI shows it ----------------------------------------------
+
+def refused_import(kp, *, hash_="SHA256", cbc=False):
+    kp("import-token", "create", "-m", "3")
+    token = shown(kp)
+    _, out, _ = kp("import-token", "key-encrypt", "-k", b64(MATERIAL), "-p", token["payload"],
+                   "-a", hash_, "-o", "json")
+    encrypted_key = json.loads(out)["encryptedKey"]
+    _, out, _ = kp("import-token", "nonce-encrypt", "-k", b64(MATERIAL), "-n", token["nonce"],
+                   "-o", "json", *(["-c"] if cbc else []))
+    sealed = json.loads(out)
+    return kp("key", "create", "doctored", "-k", encrypted_key, "-n", sealed["encryptedNonce"],
+              "-v", sealed["iv"])
+
+
+@pytest.mark.parametrize("options, code", [({"hash_": "SHA1"}, "OAEP_SHA1"),
+                                           ({"cbc": True}, "NONCE_CBC")])
+def test_the_doctors_diagnosis_is_printed(kp, options, code):
+    status, _, err = refused_import(kp, **options)
+    lines = err.splitlines()
+    assert status == 1 and lines[0] == "FAILED" and lines[1].startswith("Status: 400  Reason: ")
+    assert lines[-1].startswith(f"Byoklib-Diagnosis: {code}: ")
+
+
+def test_a_faithful_mock_sends_no_diagnosis(monkeypatch, capsys, service):
+    with running_server(service, faithful=True) as server:
+        monkeypatch.setenv("KP_TARGET_ADDR", server.url)
+        monkeypatch.setenv("KP_INSTANCE_ID", "cli-instance")
+        monkeypatch.setenv("KP_TOKEN", "cli-token")
+
+        def run(*args):
+            capsys.readouterr()
+            status = main(["kp", *args])
+            return (status, *capsys.readouterr())
+        status, _, err = refused_import(run, hash_="SHA1")
+    assert status == 1 and "Reason: " in err and "Byoklib-Diagnosis" not in err

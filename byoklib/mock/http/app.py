@@ -44,6 +44,8 @@ import logging
 import threading
 from http import HTTPStatus
 
+from byoklib import protocol
+from byoklib.errors import KeyProtectError
 from byoklib.mock.http.routes import (  # noqa: F401 (re-exported)
     API,
     COLLECTION,
@@ -51,18 +53,14 @@ from byoklib.mock.http.routes import (  # noqa: F401 (re-exported)
     JSON,
     KEY_ACTION,
     MAX_BODY_BYTES,
-    ROUTES,
     ApiRequest,
     Call,
     Reply,
     error_context,
     error_reply,
+    match,
     reply,
 )
-from werkzeug.exceptions import HTTPException
-
-from byoklib import protocol
-from byoklib.errors import KeyProtectError
 from byoklib.mock.service import KeyProtectService
 
 log = logging.getLogger("byoklib.mock.http")
@@ -72,9 +70,11 @@ log = logging.getLogger("byoklib.mock.http")
 class KeyProtectApp:
     """WSGI callable. `internal_errors` counts requests that reached the catch-all."""
 
-    def __init__(self, service: KeyProtectService, grants=None, on_change=None):
+    def __init__(self, service: KeyProtectService, grants=None, on_change=None,
+                 faithful: bool = False):
         self.service = service
         self.grants = normalise_grants(grants)
+        self.faithful = faithful   # leave out the import doctor's header
         self.on_change = on_change   # called after each successful changing request
         self.internal_errors = 0
         self.save_failures = 0     # changes on_change could not save
@@ -86,6 +86,8 @@ class KeyProtectApp:
             response = self.handle(request)
         except KeyProtectError as error:
             response = error_reply(error)
+            if error.diagnosis and not self.faithful:   # the body stays the real service's
+                response.headers.append((protocol.DIAGNOSIS_HEADER, error.diagnosis))
         except Exception as exc:   # never a traceback or a detail on the wire
             with self._count_lock:
                 self.internal_errors += 1
@@ -132,20 +134,16 @@ class KeyProtectApp:
         return f"KeyProtectApp({mode})"
 
 
-def create_app(service: KeyProtectService, grants=None, on_change=None) -> KeyProtectApp:
-    return KeyProtectApp(service, grants, on_change)
-
-
-STATIC_PATHS = frozenset(path for path in API if "<" not in path)
+def create_app(service: KeyProtectService, grants=None, on_change=None,
+               faithful: bool = False) -> KeyProtectApp:
+    return KeyProtectApp(service, grants, on_change, faithful)
 
 
 def route(request: ApiRequest):
-    path, args = request.path, {}
-    if path not in STATIC_PATHS:   # the common calls skip Werkzeug's matcher
-        try:
-            path, args = ROUTES.bind_to_environ(request.environ).match(method="GET")
-        except HTTPException:
-            raise KeyProtectError.of("NOT_FOUND_ERR") from None
+    found = match(request.path)
+    if found is None:
+        raise KeyProtectError.of("NOT_FOUND_ERR")
+    path, args = found
     handlers = API[path]
     if request.method not in handlers:
         raise KeyProtectError.of(

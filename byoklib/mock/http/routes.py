@@ -1,18 +1,21 @@
 """The routing table of the mock's HTTP face and one handler per API operation.
 
-`API` maps each path of Key Protect's v2 REST API (Werkzeug rule syntax) to its methods
-and handlers; a handler reads what it needs from a `Call` (service, instance, path
-arguments, query, body), calls `byoklib.mock.service.KeyProtectService` and answers with
-`reply`. The WSGI app, access checks and serving are in `app`; the content-type
-and body choices are documented there.
+`API` maps each path of Key Protect's v2 REST API (`<name>` stands for one path segment)
+to its methods and handlers; `match` finds a path's entry. A handler reads what it needs
+from a `Call` (service, instance, path arguments, query, body), calls
+`byoklib.mock.service.KeyProtectService` and answers with `reply`. The WSGI app and the
+access checks are in `app`.
+
+No Werkzeug: its Request, Response and routing cost several times what this module's
+few lines do on every call (`python -m byoklib bench`: a wrap must stay within 10 % of a
+bare round trip), and the mock needs none of their generality. The routing ignores Host
+and Upgrade, which have nothing to say about a path.
 """
 from __future__ import annotations
 
 import json
 from http import HTTPStatus
 from urllib.parse import parse_qs
-
-from werkzeug.routing import Map, Rule
 
 from byoklib import protocol
 from byoklib.errors import KeyProtectError
@@ -27,11 +30,7 @@ MAX_BODY_BYTES = 1024 * 1024
 
 class ApiRequest:
     """What the mock reads from a WSGI request, straight from the environ: method, path,
-    headers, query parameters and body.
-
-    Werkzeug's Request can do far more, and its general machinery was a measurable share
-    of each import's time (`make bench`); the routing stays Werkzeug's.
-    """
+    headers, query parameters and body."""
 
     __slots__ = ("environ", "method", "path", "_query")
 
@@ -65,7 +64,7 @@ class ApiRequest:
     def read_body(self) -> bytes:
         """The body, at most MAX_BODY_BYTES (413 BODY_TOO_LARGE_ERR beyond). Without a
         usable Content-Length only a server that marks its input as terminated is read,
-        as Werkzeug does, so a read never waits on an open socket."""
+        (PEP 3333), so a read never waits on an open socket."""
         try:
             length = max(0, int(self.header("Content-Length")))
         except ValueError:
@@ -124,9 +123,7 @@ def check_content_type(request: ApiRequest) -> None:
 
 
 class Reply:
-    """One answer: status, JSON body (or none) and headers, callable as a WSGI app like
-    Werkzeug's Response. A JSON body needs none of Response's header machinery, which
-    cost a measurable share of each request's time in the mock (`make bench`)."""
+    """One answer: status, JSON body (or none) and headers, callable as a WSGI app."""
 
     __slots__ = ("status_code", "body", "headers")
 
@@ -390,5 +387,30 @@ def error_context(handler, args: dict, request: ApiRequest) -> str | None:
     return CONTEXTS.get(handler)
 
 
-ROUTES = Map([Rule(path, endpoint=path) for path in API],
-             strict_slashes=False, merge_slashes=False)
+def _segments(path: str) -> list[str]:
+    path = path[1:]
+    return (path[:-1] if path.endswith("/") else path).split("/")   # "/keys/" is "/keys"
+
+
+# By segment count; within one, literal segments before `<name>` at each position, so
+# /keys/registrations is not read as the key "registrations".
+ROUTES: dict[int, list[tuple[list[str], str]]] = {}
+for _path in sorted(API, key=lambda p: [part.startswith("<") for part in _segments(p)]):
+    ROUTES.setdefault(len(_segments(_path)), []).append((_segments(_path), _path))
+
+
+def match(path: str) -> tuple[str, dict] | None:
+    """(the API entry, its path arguments) of a request path, or None."""
+    parts = _segments(path)
+    for pattern, entry in ROUTES.get(len(parts), ()):
+        args = {}
+        for want, got in zip(pattern, parts):
+            if want.startswith("<"):
+                if not got:
+                    break
+                args[want[1:-1]] = got
+            elif want != got:
+                break
+        else:
+            return entry, args
+    return None

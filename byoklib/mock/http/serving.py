@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from byoklib.mock.hsm import HSM, KeyPairPool
 from byoklib.mock.http.app import KeyProtectApp, create_app, http_error_page
-from byoklib.mock.http.httpd import KeepAliveWSGIServer
 from byoklib.mock.http.routes import MAX_BODY_BYTES
+from byoklib.mock.http.strict import Limits, StrictServer
 from byoklib.mock.service import KeyProtectService
 
 log = logging.getLogger("byoklib.mock.http")
@@ -43,36 +43,50 @@ class RunningServer:
 
 
 def build_server(service=None, *, host="127.0.0.1", port=0, grants=None, clock=None,
-                 key_pair_source=None):
-    """(HTTP server, app, pool or None): the pool is ours to close."""
+                 key_pair_source=None, limits=None, poll_interval=0.5, faithful=False,
+                 flavor=None):
+    """(HTTP server, bound and listening; app; pool or None): the pool is ours to close.
+    `faithful` turns the import doctor off: no diagnosis, no Byoklib-Diagnosis header.
+    `flavor` ("hpcs" or the default Key Protect, byoklib.mock.flavors) is for a service
+    made here."""
     pool = None
     if service is None:
         if key_pair_source is None:
             pool = key_pair_source = KeyPairPool().start()
-        service = KeyProtectService(clock=clock, hsm=HSM(key_pair_source))
-    app = create_app(service, grants)
-    server = KeepAliveWSGIServer((host, port), app, max_body=MAX_BODY_BYTES,
-                                 error_page=http_error_page)
+        service = KeyProtectService(clock=clock, hsm=HSM(key_pair_source, doctor=not faithful),
+                                    flavor=flavor)
+    app = create_app(service, grants, faithful=faithful)
+    server = StrictServer((host, port), app, max_body=MAX_BODY_BYTES,
+                          error_page=http_error_page, limits=limits or Limits(),
+                          poll_interval=poll_interval)
+    try:
+        server.prepare()
+    except BaseException:
+        if pool is not None:
+            pool.close()
+        raise
     return server, app, pool
 
 
 @contextmanager
 def running_server(service=None, *, host="127.0.0.1", port=0, grants=None, clock=None,
-                   key_pair_source=None):
-    """Serve the mock from a background thread; yields a `RunningServer`."""
+                   key_pair_source=None, limits: Limits | None = None, faithful: bool = False,
+                   flavor=None):
+    """Serve the mock from a background thread; yields a `RunningServer`. `limits`
+    (byoklib.mock.http.strict.Limits) bounds threads, connections and timeouts."""
+    # stop() waits for the selector's next poll: a short poll makes each
+    # `with running_server()` end at once (tests start hundreds).
     server, app, pool = build_server(service, host=host, port=port, grants=grants,
-                                     clock=clock, key_pair_source=key_pair_source)
-    # shutdown() waits for the serve loop's next poll: a short poll makes each
-    # `with running_server()` end in ~10 ms instead of 0.5 s (tests start hundreds).
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
-                              name="key-protect-mock", daemon=True)
+                                     clock=clock, key_pair_source=key_pair_source,
+                                     limits=limits, poll_interval=0.01, faithful=faithful,
+                                     flavor=flavor)
+    thread = threading.Thread(target=server.serve, name="key-protect-mock", daemon=True)
     thread.start()
     try:
         yield RunningServer(f"http://{host}:{server.port}", host, server.port, app.service,
                             app.service.clock, app)
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
         thread.join()
         if pool is not None:
             pool.close()
@@ -90,23 +104,25 @@ def persist(app: KeyProtectApp, path, state_key: bytes) -> None:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8080, grants=None, *, clock=None,
-          key_pair_source=None, announce=print, state=None) -> None:
-    """Serve until interrupted (Ctrl-C / SIGINT); announces the URL first.
+          key_pair_source=None, announce=print, state=None, limits: Limits | None = None,
+          faithful: bool = False, flavor=None) -> None:
+    """Serve until interrupted (Ctrl-C / SIGINT / SIGTERM); announces the URL first.
 
     `state=(path, 32-byte key)` loads `path` if it exists and saves it atomically after
     every successful changing request (byoklib.mock.service.state).
     """
     server, app, pool = build_server(host=host, port=port, grants=grants, clock=clock,
-                                     key_pair_source=key_pair_source)
-    if state is not None:
-        persist(app, *state)
-    _stop_on_signals()
-    announce(f"Key Protect mock listening on http://{host}:{server.port}")
+                                     key_pair_source=key_pair_source, limits=limits,
+                                     faithful=faithful, flavor=flavor)
     try:
-        server.serve_forever(poll_interval=0.2)
+        if state is not None:
+            persist(app, *state)
+        _stop_on_signals()
+        announce(f"Key Protect mock listening on http://{host}:{server.port}")
+        server.serve()
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        server.stop()
         if pool is not None:
             pool.close()

@@ -1,5 +1,5 @@
-"""Key actions: wrap, unwrap, rewrap, rotate, disable, enable (and the dispatch of
-sync, setKeyForDeletion and unsetKeyForDeletion, which live in lifecycle.py).
+"""Key actions: wrap, unwrap, rewrap, rotate, disable, enable (sync, setKeyForDeletion
+and unsetKeyForDeletion live in lifecycle.py; the service dispatches them all).
 
 A wrapped DEK looks like the real service's: base64 of a JSON object
 `{"ciphertext", "iv", "version", "handle"}`. Here `ciphertext` is AES-GCM (tag appended)
@@ -8,6 +8,19 @@ from the HSM, not a key or version id); the GCM AAD binds the handle and the cal
 list. So a WDEK unwraps with the same AAD under any root key, in any instance, that holds
 the same material in one of its versions: the real service documents exactly that
 ("root keys that contain the same key material can unwrap the same DEK").
+
+The mock's choices (the reference marks these UNCONFIRMED):
+- Wrap: plaintext optional (32 random bytes generated and returned when absent), at most
+  4096 base64 characters; aad up to 126 strings of up to 255 characters. Wrong AAD, a
+  foreign or corrupted WDEK -> 422 UNPROCESSABLE_CIPHERTEXT_ERR; a ciphertext that is not
+  base64 -> 400 INVALID_FIELD_ERR; unwrap/rewrap without a body (or `{}`) -> 400
+  NO_BODY_ERR. Rewrap answers keyVersion = the version that had wrapped,
+  rewrappedKeyVersion = the latest.
+- Rotate: the first rotation is free, then one per hour (KEY_ROTATION_NOT_PERMITTED); any
+  material (even the same as before, any of 16/24/32 bytes) is accepted for imported
+  keys; token fields on a generated key count as a payload (INVALID_QUERY_PARAM_ERR).
+- Disable needs Active; enable needs Suspended and 30 s since the disable
+  (REQ_TOO_EARLY_ERR); a wrong state -> 409 KEY_ACTION_INVALID_STATE_ERR.
 """
 from __future__ import annotations
 
@@ -19,35 +32,26 @@ from byoklib.mock.hsm import check_root_material
 from byoklib.primitives import b64decode, b64encode
 
 from . import validate
+from .core import ServiceCore
 from .model import (
     ACTIVE,
     DEACTIVATED,
     ROTATION_INTERVAL,
     SUSPENDED,
     WAIT_AFTER_UPDATE,
+    Instance,
     KeyRecord,
     Version,
-    whole_seconds,
 )
+from .policies import check_token_not_enforced
+from .tokens import replaced_token, secure_fields, unwrap_secure_import, usable_token
 
 WDEK_FORMAT_VERSION = "4.0.0"
 GENERATED_DEK_BYTES = 32
 PLAINTEXT_MAX_CHARS = 4096
 AAD_ITEMS, AAD_CHARS = 126, 255
-ACTIONS = {"wrap": "wrap", "unwrap": "unwrap", "rewrap": "rewrap", "rotate": "rotate",
-           "disable": "disable", "enable": "enable", "sync": "sync",   # sync: lifecycle.py
-           "setKeyForDeletion": "set_key_for_deletion",
-           "unsetKeyForDeletion": "unset_key_for_deletion"}
 
-
-class ActionsMixin:
-
-    def key_action(self, instance_id: str, key_id: str, action: str, body=None):
-        """POST /keys/{id}/actions/{action} (or ?action=): dispatch by name."""
-        if action not in ACTIONS:
-            raise validate.field_error("action", " or ".join(ACTIONS),
-                                       code="INVALID_QUERY_PARAM_ERR", kind="query_param")
-        return getattr(self, ACTIONS[action])(instance_id, key_id, body)
+class Actions(ServiceCore):
 
     # --- envelope encryption ---
 
@@ -55,8 +59,8 @@ class ActionsMixin:
         body = validate.obj(body)
         plaintext = self._plaintext(body)
         aad = validate.string_list(body, "aad", AAD_ITEMS, AAD_CHARS)
-        with self._lock:
-            key = self._root_key(instance_id, key_id, allowed=(ACTIVE,), action="wrap")
+        with self._reading(instance_id) as instance:
+            key = self._root_key(instance, key_id, allowed=(ACTIVE,), action="wrap")
             generated = plaintext is None
             if generated:
                 plaintext = self.hsm.random_bytes(GENERATED_DEK_BYTES)
@@ -68,8 +72,8 @@ class ActionsMixin:
 
     def unwrap(self, instance_id: str, key_id: str, body=None) -> dict:
         ciphertext, aad = self._wrapped_request(body)
-        with self._lock:
-            key = self._root_key(instance_id, key_id, allowed=(ACTIVE, DEACTIVATED),
+        with self._reading(instance_id) as instance:
+            key = self._root_key(instance, key_id, allowed=(ACTIVE, DEACTIVATED),
                                  action="unwrap")
             version, plaintext = self._open(key, ciphertext, aad)
             result = {"plaintext": b64encode(plaintext), "keyVersion": version.ref()}
@@ -80,8 +84,8 @@ class ActionsMixin:
 
     def rewrap(self, instance_id: str, key_id: str, body=None) -> dict:
         ciphertext, aad = self._wrapped_request(body)
-        with self._lock:
-            key = self._root_key(instance_id, key_id, allowed=(ACTIVE, DEACTIVATED),
+        with self._reading(instance_id) as instance:
+            key = self._root_key(instance, key_id, allowed=(ACTIVE, DEACTIVATED),
                                  action="rewrap")
             version, plaintext = self._open(key, ciphertext, aad)
             return {"ciphertext": self._seal(key.latest, plaintext, aad),
@@ -123,52 +127,41 @@ class ActionsMixin:
     # --- rotation ---
 
     def rotate(self, instance_id: str, key_id: str, body=None) -> None:
-        body = validate.obj(body)
-        with self._lock:
-            now = whole_seconds(self.clock.now())
-            key = self._root_key(instance_id, key_id, allowed=(ACTIVE, DEACTIVATED),
+        secure, payload = parse_rotation(body, self.flavor)
+        with self._changing(instance_id) as instance:
+            now = self._now()
+            key = self._root_key(instance, key_id, allowed=(ACTIVE, DEACTIVATED),
                                  action="rotate")
-            material = self._rotation_material(instance_id, key, body, now)
+            _check_rotation(instance, key, secure is not None, payload is not None, now)
+            if not key.imported:
+                material = self.hsm.generate_material(32)
+            elif secure is not None:
+                token = usable_token(instance, self.clock.now())
+                replaced = replaced_token(instance, self.clock.now())
+                material = self.hsm.store_material(
+                    unwrap_secure_import(self.hsm, token, secure, replaced, self.flavor))
+            else:
+                check_root_material(payload)
+                material = self.hsm.store_material(payload)
             key.versions.append(Version(str(uuid.uuid4()), now, material))
             key.bit_length = material.bits
             key.last_rotate_date = key.last_update_date = now
-
-    def _rotation_material(self, instance_id: str, key: KeyRecord, body: dict, now):
-        secure = any(body.get(f) is not None for f in ("encryptedNonce", "iv",
-                                                        "encryptionAlgorithm"))
-        has_payload = body.get("payload") is not None or secure
-        if not key.imported and has_payload:
-            raise validate.field_error("payload", "provided only if key is imported",
-                                       code="INVALID_QUERY_PARAM_ERR", kind="query_param")
-        if key.imported and not has_payload:
-            raise KeyProtectError.of("KEY_PAYLOAD_REQ_ERR", target=("field", "payload"))
-        if key.imported and not secure:
-            self._check_token_not_enforced(instance_id, "rotate")
-        if key.last_rotate_date is not None and now - key.last_rotate_date < ROTATION_INTERVAL:
-            raise KeyProtectError.of("KEY_ROTATION_NOT_PERMITTED")
-        if not key.imported:
-            return self.hsm.generate_material(32)
-        if secure:
-            return self.hsm.store_material(self._open_secure_import(instance_id, body))
-        material = validate.base64_field(body, "payload", required=True)
-        check_root_material(material)
-        return self.hsm.store_material(material)
 
     # --- disable / enable ---
 
     def disable(self, instance_id: str, key_id: str, body=None) -> None:
         validate.obj(body)
-        with self._lock:
-            now = whole_seconds(self.clock.now())
-            key = self._root_key(instance_id, key_id, allowed=(ACTIVE,), action="disable")
+        with self._changing(instance_id) as instance:
+            now = self._now()
+            key = self._root_key(instance, key_id, allowed=(ACTIVE,), action="disable")
             key.stored_state = SUSPENDED
             key.state_changed = key.last_update_date = now
 
     def enable(self, instance_id: str, key_id: str, body=None) -> None:
         validate.obj(body)
-        with self._lock:
-            now = whole_seconds(self.clock.now())
-            key = self._root_key(instance_id, key_id, allowed=(SUSPENDED,), action="enable")
+        with self._changing(instance_id) as instance:
+            now = self._now()
+            key = self._root_key(instance, key_id, allowed=(SUSPENDED,), action="enable")
             if now - key.state_changed < WAIT_AFTER_UPDATE:
                 raise KeyProtectError.of("REQ_TOO_EARLY_ERR")
             key.stored_state = ACTIVE
@@ -176,9 +169,10 @@ class ActionsMixin:
 
     # --- checks ---
 
-    def _root_key(self, instance_id: str, key_id: str, allowed: tuple, action: str) -> KeyRecord:
+    def _root_key(self, instance: Instance, key_id: str, allowed: tuple,
+                  action: str) -> KeyRecord:
         """A live root key whose state permits `action` (the reference's state matrix)."""
-        key = self._live_key(instance_id, key_id)
+        key = self._live_key(instance, key_id)
         if key.extractable:
             raise KeyProtectError.of("KEY_ROOT_REQ_ERR")
         if key.state(self.clock.now()) not in allowed:
@@ -187,6 +181,29 @@ class ActionsMixin:
                 f"Key is not in a valid state: a '{action}' action needs state "
                 f"{' or '.join(map(str, allowed))}")
         return key
+
+
+def parse_rotation(body, flavor=None) -> tuple[tuple | None, bytes | None]:
+    """(secure-import fields, plain payload) of a rotate body, checked; no state."""
+    body = validate.obj(body)
+    if any(body.get(f) is not None for f in ("encryptedNonce", "iv", "encryptionAlgorithm")):
+        return secure_fields(body, flavor), None
+    return None, validate.base64_field(body, "payload")
+
+
+def _check_rotation(instance: Instance, key: KeyRecord, secure: bool, plain: bool,
+                    now) -> None:
+    """Material only for an imported key (token fields count as material), a token when
+    the instance's policy enforces one, and one rotation per hour after the first."""
+    if not key.imported and (secure or plain):
+        raise validate.field_error("payload", "provided only if key is imported",
+                                   code="INVALID_QUERY_PARAM_ERR", kind="query_param")
+    if key.imported and not (secure or plain):
+        raise KeyProtectError.of("KEY_PAYLOAD_REQ_ERR", target=("field", "payload"))
+    if key.imported and not secure:
+        check_token_not_enforced(instance, "rotate")
+    if key.last_rotate_date is not None and now - key.last_rotate_date < ROTATION_INTERVAL:
+        raise KeyProtectError.of("KEY_ROTATION_NOT_PERMITTED")
 
 
 def _binding(handle: str, aad) -> bytes:

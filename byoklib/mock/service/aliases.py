@@ -1,13 +1,14 @@
 """Key aliases: POST/DELETE /keys/{id}/aliases/{alias}, and the rules every alias obeys.
 
-Every `{id}` in a key path also accepts an alias (`KeysMixin._key` resolves both), so
+Every `{id}` in a key path also accepts an alias (`ServiceCore._key` resolves both), so
 `GET /keys/my-alias`, `/keys/my-alias/actions/wrap`, `/keys/my-alias/policies` and
 `/keys/my-alias/aliases/other` all work, within the call's key-ring scope.
 
-Rules (DOC:create-root-keys, IBM's create_key_alias docstring): 2..90 characters of
-letters, digits, `-` and `_`; case-sensitive; not a UUID; not a reserved word (allowed_ip,
-key, keys, metadata, policy, policies, registration, registrations, ring, rings, rotate,
-wrap, unwrap, rewrap, version, versions); at most 5 per key; unique in the instance.
+Rules (https://cloud.ibm.com/docs/key-protect?topic=key-protect-create-root-keys and
+IBM's create_key_alias docstring): 2..90 characters of letters, digits, `-` and `_`;
+case-sensitive; not a UUID; not a reserved word (allowed_ip, key, keys, metadata, policy,
+policies, registration, registrations, ring, rings, rotate, wrap, unwrap, rewrap,
+version, versions); at most 5 per key; unique in the instance.
 
 Mock's choices (codes the reference does not give):
 - An alias breaking the rules -> 400 INVALID_PATH_PARAM_ERR (path) or INVALID_FIELD_ERR
@@ -31,7 +32,8 @@ from byoklib import protocol
 from byoklib.errors import KeyProtectError
 from byoklib.protocol import rfc3339
 
-from .model import CREATED_BY, collection, whole_seconds
+from .core import ServiceCore
+from .model import CREATED_BY, Instance, collection
 
 MAX_ALIASES = 5
 ALIAS_NAME = re.compile(r"[A-Za-z0-9_-]{2,90}")
@@ -53,15 +55,15 @@ def alias_problem(alias) -> str | None:
     return "not a UUID"
 
 
-class AliasesMixin:
+class Aliases(ServiceCore):
 
     def create_key_alias(self, instance_id: str, key_id: str, alias: str) -> dict:
         _check_path_alias(alias)
-        with self._lock:
-            key = self._live_key(instance_id, key_id)
-            now = whole_seconds(self.clock.now())
+        with self._changing(instance_id) as instance:
+            key = self._live_key(instance, key_id)
+            now = self._now()
             if alias not in key.aliases:
-                self._check_aliases_free(instance_id, [alias])
+                check_aliases_free(instance, [alias])
                 if len(key.aliases) >= MAX_ALIASES:
                     raise KeyProtectError.of("KEY_ALIAS_QUOTA_ERR")
                 key.aliases.append(alias)
@@ -73,21 +75,22 @@ class AliasesMixin:
 
     def delete_key_alias(self, instance_id: str, key_id: str, alias: str) -> None:
         _check_path_alias(alias)
-        with self._lock:
-            key = self._live_key(instance_id, key_id)
+        with self._changing(instance_id) as instance:
+            key = self._live_key(instance, key_id)
             if alias not in key.aliases:
                 raise KeyProtectError.of("KEY_ALIAS_NOT_FOUND_ERR")
             key.aliases.remove(alias)
             key.alias_dates.pop(alias, None)
 
-    def _check_aliases_free(self, instance_id: str, aliases: list[str]) -> None:
-        """409 KEY_ALIAS_NOT_UNIQUE_ERR when a key of the instance holds one of them."""
-        if not aliases:   # most creates: their cost must not grow with the instance's keys
-            return
-        wanted = set(aliases)
-        for key in self._instance(instance_id).keys.values():
-            if key.aliases and not wanted.isdisjoint(key.aliases):
-                raise KeyProtectError.of("KEY_ALIAS_NOT_UNIQUE_ERR")
+
+def check_aliases_free(instance: Instance, aliases: list[str]) -> None:
+    """409 KEY_ALIAS_NOT_UNIQUE_ERR when a key of the instance holds one of them."""
+    if not aliases:   # most creates: their cost must not grow with the instance's keys
+        return
+    wanted = set(aliases)
+    for key in instance.keys.values():
+        if key.aliases and not wanted.isdisjoint(key.aliases):
+            raise KeyProtectError.of("KEY_ALIAS_NOT_UNIQUE_ERR")
 
 
 def check_body_aliases(aliases: list[str]) -> list[str]:

@@ -1,4 +1,31 @@
-"""Keys: create (generate, plain import, secure import), read, list, delete, restore, versions."""
+"""Keys: create (generate, plain import, secure import), read, list, delete, restore, versions.
+
+The mock's choices (the reference marks these UNCONFIRMED):
+- POST /keys: `extractable` defaults to true (IBM's API reference, 2019 spec); `type` may
+  be omitted; names 2..90 characters, descriptions 2..240, no control characters;
+  `expirationDate` must be RFC 3339 (not other ISO 8601 forms) with a zone and in the
+  future; up to 30 tags of up to 30 characters without `<>,:&|`; unknown fields are
+  ignored; more than one resource -> BAD_BODY_ERR, said before a collectionTotal that does
+  not match the resources -> COLLECTION_TOTAL_MISMATCH_ERR (example 4 of
+  https://cloud.ibm.com/docs/key-protect?topic=key-protect-error-messages). Any token field
+  on a standard key -> 400 BAD_BODY_ERR. Material: root keys 16/24/32 bytes, standard keys
+  1..7,500 bytes, else 400 INVALID_FIELD_ERR naming `payload`.
+- Without a Prefer header a create answers the minimal form (type, id, name, state, crn,
+  extractable, imported, deleted, plus description/expirationDate when set), as IBM's
+  import tutorial shows; `Prefer: return=representation` gives every field (model.py).
+- A key past its expirationDate is Deactivated (3) at once, evaluated lazily against the
+  clock (the real service takes up to an hour).
+- Deleted keys: GET and /metadata answer 200 with state 5; DELETE with
+  `Prefer: return=representation` -> 200 with the key, otherwise 204. Restore (no body
+  needed; an older-style body is ignored) -> 201 with the key, Active again: 30 s after
+  deletion (REQ_TOO_EARLY_ERR), within 30 days (KEY_RESTORE_EXPIRED), not past its
+  expirationDate (KEY_EXPIRED_ERR).
+- GET /keys lists states 0-3 unless `state` asks for 5, sorted by id (IBM's default);
+  limit 1..5000 (default 200); `filter` (filters.py), `search` and `sort` (search.py) and
+  the X-Kms-Key-Ring scope apply. Bad query values -> 400 INVALID_QUERY_PARAM_ERR.
+- /versions of a non-active key without allKeyStates=true -> 409
+  KEY_ACTION_INVALID_STATE_ERR. Standard keys have one version.
+"""
 from __future__ import annotations
 
 import uuid
@@ -9,28 +36,32 @@ from byoklib.errors import KeyProtectError
 from byoklib.mock.hsm import check_root_material
 
 from . import validate
-from .aliases import check_body_aliases
+from .aliases import check_aliases_free, check_body_aliases
+from .core import DEFAULT_RING, ServiceCore, paging
 from .filters import KeyFilter
+from .lifecycle import check_dual_auth
 from .model import (
     ACTIVE,
     DESTROYED,
     RESTORE_WINDOW,
     STATES,
     WAIT_AFTER_UPDATE,
+    Instance,
     KeyRecord,
     Version,
     collection,
-    whole_seconds,
 )
 from .policies import (
+    check_create_access,
     check_rotation_policy_allowed,
     dual_auth_settings,
+    instance_policy_enabled,
     rotation_settings,
     set_dual_auth_policy,
     set_rotation_policy,
 )
 from .search import Search, searched, sort_terms, sorted_keys
-from .tokens import secure_fields
+from .tokens import replaced_token, secure_fields, unwrap_secure_import, usable_token
 
 STANDARD_MAX_BYTES = 7500
 GENERATED_BYTES = 32
@@ -52,93 +83,42 @@ class KeySpec:
     secure: bool               # the four secure-import fields are present
 
 
-class KeysMixin:
+class Keys(ServiceCore):
 
     # --- create ---
 
     def create_key(self, instance_id: str, body, representation: bool = False,
                    policy_overrides: bool = False) -> dict:
-        """POST /keys: one key from a `{metadata, resources: [key]}` body.
-
-        With `policy_overrides` (POST /keys_with_policy_overrides) a `rotation` object in
-        the resource sets the key's rotation policy at creation.
-        """
+        """POST /keys: one key from a `{metadata, resources: [key]}` body; with
+        `policy_overrides` (POST /keys_with_policy_overrides) its `rotation` and
+        `dualAuthDelete` objects set the key's policies over the instance's."""
         resource = validate.envelope(body, protocol.KEY)
-        spec, rotation = self._validated_spec(resource, policy_overrides)
+        spec, rotation, dual = parse_create(resource, policy_overrides, self._now())
         unwrapped = None
         if spec.secure:
-            # The RSA-4096 unwrap takes milliseconds, and cryptography releases the GIL
-            # while it runs: do it outside the service's lock so concurrent imports run
-            # in parallel. The state checks run first here and again under the lock
-            # below; the token is the one current when the request arrived.
-            with self._lock:
-                self._check_create_allowed(instance_id, spec)
-                fields = secure_fields(resource)
-                token = self._usable_token(instance_id)
-            unwrapped = self._unwrap_secure_import(token, fields)
-        with self._lock:
-            now = whole_seconds(self.clock.now())
-            self._check_create_allowed(instance_id, spec)
+            # The RSA-4096 unwrap is the slow part, and cryptography releases the GIL while
+            # it runs: it runs outside the instance's lock so concurrent imports run in
+            # parallel. The state checks run here and again under the lock below; the
+            # token is the one current when the request arrived.
+            with self._reading(instance_id) as instance:
+                self._check_create_allowed(instance, spec)
+                fields = secure_fields(resource, self.flavor)
+                token = usable_token(instance, self.clock.now())
+                replaced = replaced_token(instance, self.clock.now())
+            unwrapped = unwrap_secure_import(self.hsm, token, fields, replaced, self.flavor)
+        with self._changing(instance_id) as instance:
+            now = self._now()
+            self._check_create_allowed(instance, spec)
             material = self._key_material(spec, unwrapped)
-            key = self._store_key(instance_id, spec, material, now)
-            self._apply_policies(instance_id, key, resource, rotation, policy_overrides, now)
+            key = self._store_key(instance, spec, material, now)
+            _apply_policies(instance, key, rotation, dual, now)
             return key.representation(now) if representation else key.minimal(now)
 
-    def _apply_policies(self, instance_id, key, resource, rotation, policy_overrides, now):
-        """Overrides first, else the instance's enabled dualAuthDelete / rotation policies."""
-        if rotation is None and not key.extractable and not key.imported:
-            data = self._instance_policy_enabled(instance_id, "rotation")
-            if data is not None:
-                rotation = {"enabled": True, **data["attributes"]}
-        if rotation is not None:
-            set_rotation_policy(key, rotation, now)
-        dual = self._instance_policy_enabled(instance_id, "dualAuthDelete") is not None
-        if policy_overrides and resource.get("dualAuthDelete") is not None:
-            dual = dual_auth_settings(resource["dualAuthDelete"])["enabled"]
-        if dual:
-            set_dual_auth_policy(key, True, now)
-
-    def _validated_spec(self, resource: dict, policy_overrides: bool):
-        """The key spec and rotation override of a create request: its fields checked,
-        no state looked at (safe outside the lock)."""
-        spec = self._key_spec(resource, whole_seconds(self.clock.now()))
-        rotation = self._rotation_override(resource, spec) if policy_overrides else None
-        if policy_overrides and resource.get("dualAuthDelete") is not None:
-            dual_auth_settings(resource["dualAuthDelete"])   # checked before anything changes
-        return spec, rotation
-
-    def _check_create_allowed(self, instance_id: str, spec: KeySpec) -> None:
+    def _check_create_allowed(self, instance: Instance, spec: KeySpec) -> None:
         """The instance's state allows this key: access policy, key ring, free aliases."""
-        self._check_create_access(instance_id, spec)
-        self._check_scope(instance_id)
-        self._check_aliases_free(instance_id, spec.aliases)
-
-    @staticmethod
-    def _rotation_override(resource: dict, spec: KeySpec) -> dict | None:
-        if resource.get("rotation") is None:
-            return None
-        rotation = rotation_settings(resource["rotation"])
-        check_rotation_policy_allowed(spec.extractable, spec.payload is not None or spec.secure)
-        return rotation
-
-    def _key_spec(self, resource: dict, now) -> KeySpec:
-        kind = resource.get("type")
-        if kind is not None and kind != protocol.KEY:
-            raise validate.field_error("type", protocol.KEY)
-        extractable = validate.boolean(resource, "extractable", default=True)
-        secure = any(resource.get(f) is not None for f in TOKEN_FIELDS)
-        if extractable and secure:
-            raise validate.bad_body("Standard keys cannot be imported with an import token",
-                                    "encryptedNonce")
-        return KeySpec(
-            name=validate.text(resource, "name", 2, 90, required=True),
-            extractable=extractable,
-            description=validate.text(resource, "description", 2, 240),
-            expiration_date=validate.future_date(resource, "expirationDate", now),
-            aliases=check_body_aliases(validate.string_list(resource, "aliases", 5, 90) or []),
-            tags=validate.tags(resource),
-            payload=None if secure else validate.base64_field(resource, "payload"),
-            secure=secure)
+        check_create_access(instance, spec)
+        self._check_scope(instance)
+        check_aliases_free(instance, spec.aliases)
 
     def _key_material(self, spec: KeySpec, unwrapped: bytes | None):
         """(material handle or None, standard payload or None, bits, imported);
@@ -160,144 +140,175 @@ class KeysMixin:
             return handle, None, handle.bits, False
         return self.hsm.store_material(material), None, len(material) * 8, True
 
-    def _store_key(self, instance_id: str, spec: KeySpec, material, now) -> KeyRecord:
+    def _store_key(self, instance: Instance, spec: KeySpec, material, now) -> KeyRecord:
         handle, payload, bits, imported = material
         key_id = str(uuid.uuid4())
+        # the first version has an id of its own, not the key's (the mock's choice)
         key = KeyRecord(
-            id=key_id, crn=self._crn(instance_id, key_id), name=spec.name,
+            id=key_id, crn=self._crn(instance.id, key_id), name=spec.name,
             extractable=spec.extractable, imported=imported, creation_date=now,
             versions=[Version(str(uuid.uuid4()), now, handle)], bit_length=bits,
             description=spec.description, expiration_date=spec.expiration_date,
             aliases=spec.aliases, tags=spec.tags, payload=payload,
-            key_ring=self._check_scope(instance_id) or "default",
+            key_ring=self._check_scope(instance) or DEFAULT_RING,
             alias_dates={alias: now for alias in spec.aliases})
-        self._instance(instance_id).keys[key_id] = key
+        instance.keys[key_id] = key
         return key
-
-    def _crn(self, instance_id: str, key_id: str) -> str:
-        return (f"crn:v1:bluemix:public:kms:{self.region}:a/{self.account_id}:"
-                f"{instance_id}:key:{key_id}")
 
     # --- read ---
 
     def get_key(self, instance_id: str, key_id: str) -> dict:
-        with self._lock:
-            return self._key(instance_id, key_id).representation(self.clock.now())
+        with self._reading(instance_id) as instance:
+            return self._key(instance, key_id).representation(self.clock.now())
 
     def get_key_metadata(self, instance_id: str, key_id: str) -> dict:
-        with self._lock:
-            return self._key(instance_id, key_id).metadata(self.clock.now())
+        with self._reading(instance_id) as instance:
+            return self._key(instance, key_id).metadata(self.clock.now())
 
     def list_keys(self, instance_id: str, limit=None, offset=None, state=None,
                   extractable=None, key_filter=None, search=None, sort=None) -> dict:
         """GET /keys: the collection, sorted (by id unless `sort` says otherwise) and
         searched (search.py) before `offset` and `limit` cut a page from it."""
-        limit = validate.query_int(limit, "limit", *LIST_LIMIT)
-        offset = validate.query_int(offset, "offset", 0, 10**9, 0)
+        page = paging(limit, offset, LIST_LIMIT)
         query, terms = Search.parse(search), sort_terms(sort)
-        with self._lock:
+        wanted = parse_list_query(state, extractable, key_filter)
+        with self._reading(instance_id) as instance:
             now = self.clock.now()
-            keys = self._matching(instance_id, state, extractable, now, key_filter)
-            keys = searched(sorted_keys(keys, terms, now), query)
+            keys = searched(sorted_keys(self._matching(instance, wanted, now), terms, now),
+                            query)
             extra = {"searchQuery": query.metadata()} if query else {}
-            return collection(protocol.KEY, [k.metadata(now) for k in keys[offset:offset + limit]],
-                              **extra)
+            return collection(protocol.KEY, [k.metadata(now) for k in keys[page]], **extra)
 
     def key_total(self, instance_id: str, state=None, extractable=None, key_filter=None) -> int:
-        with self._lock:
-            return len(self._matching(instance_id, state, extractable, self.clock.now(),
-                                      key_filter))
+        wanted = parse_list_query(state, extractable, key_filter)
+        with self._reading(instance_id) as instance:
+            return len(self._matching(instance, wanted, self.clock.now()))
 
-    def _matching(self, instance_id, state, extractable, now, key_filter=None
-                  ) -> list[KeyRecord]:
-        """Keys passing the state/extractable queries, the `filter` query (filters.py)
-        and the key-ring scope."""
-        terms = KeyFilter(key_filter)
-        for name, value in (("state", state), ("extractable", extractable)):
-            if getattr(terms, name) is not None and value not in (None, ""):
-                raise KeyProtectError.of(
-                    "INVALID_QUERY_PARAM_ERR", f"The query_param '{name}' cannot be given "
-                    "both on its own and in 'filter'", target=("query_param", name))
-        state = state if terms.state is None else terms.state
-        extractable = extractable if terms.extractable is None else terms.extractable.lower()
-        states = validate.query_states(state, STATES, DEFAULT_LIST_STATES)
-        extractable = validate.query_bool(extractable, "extractable")
-        ring = self._check_scope(instance_id)
-        return [k for k in self._instance(instance_id).keys.values()
+    def _matching(self, instance: Instance, wanted: tuple, now) -> list[KeyRecord]:
+        """Keys passing the parsed list query and the key-ring scope."""
+        states, extractable, terms = wanted
+        ring = self._check_scope(instance)
+        return [k for k in instance.keys.values()
                 if k.state(now) in states and (ring is None or k.key_ring == ring)
                 and terms.matches(k)
                 and (extractable is None or k.extractable == extractable)]
 
     def list_key_versions(self, instance_id: str, key_id: str, limit=None, offset=None,
                           total_count=None, all_key_states=None) -> dict:
-        limit = validate.query_int(limit, "limit", *LIST_LIMIT)
-        offset = validate.query_int(offset, "offset", 0, 10**9, 0)
+        page = paging(limit, offset, LIST_LIMIT)
         total_count = validate.query_bool(total_count, "totalCount", False)
         all_key_states = validate.query_bool(all_key_states, "allKeyStates", False)
-        with self._lock:
-            key = self._key(instance_id, key_id)
+        with self._reading(instance_id) as instance:
+            key = self._key(instance, key_id)
             if not all_key_states and key.state(self.clock.now()) != ACTIVE:
                 raise KeyProtectError.of(
                     "KEY_ACTION_INVALID_STATE_ERR",
                     "Key is not in a valid state: use allKeyStates=true for non-active keys")
             newest_first = [v.ref() for v in reversed(key.versions)]
             extra = {"totalCount": len(newest_first)} if total_count else {}
-            return collection(protocol.KEY_VERSION, newest_first[offset:offset + limit], **extra)
+            return collection(protocol.KEY_VERSION, newest_first[page], **extra)
 
     # --- delete and restore ---
 
     def delete_key(self, instance_id: str, key_id: str, force=None) -> dict:
         validate.query_bool(force, "force")   # no registrations in the mock: only checked
-        with self._lock:
-            now = whole_seconds(self.clock.now())
-            key = self._live_key(instance_id, key_id)
-            self._check_dual_auth(key, now)
+        with self._changing(instance_id) as instance:
+            now = self._now()
+            key = self._live_key(instance, key_id)
+            check_dual_auth(key, now)
             key.set_for_deletion_until = None
             key.stored_state = DESTROYED
             key.deletion_date = key.state_changed = key.last_update_date = now
             return key.representation(now)
 
     def restore_key(self, instance_id: str, key_id: str) -> dict:
-        with self._lock:
-            now = whole_seconds(self.clock.now())
-            key = self._key(instance_id, key_id)
-            self._check_restorable(key, now)
+        with self._changing(instance_id) as instance:
+            now = self._now()
+            key = self._key(instance, key_id)
+            _check_restorable(key, now)
             key.stored_state = ACTIVE
             key.deletion_date = None
             key.state_changed = key.last_update_date = now
             return key.representation(now)
 
-    @staticmethod
-    def _check_restorable(key: KeyRecord, now) -> None:
-        if key.stored_state != DESTROYED:
-            raise KeyProtectError.of("KEY_ACTION_INVALID_STATE_ERR",
-                                     "Only a deleted key can be restored")
-        if now - key.deletion_date >= RESTORE_WINDOW:
-            raise KeyProtectError.of("KEY_RESTORE_EXPIRED")
-        if key.expired(now):
-            raise KeyProtectError.of("KEY_EXPIRED_ERR",
-                                     "The key has expired: a key past its expirationDate "
-                                     "cannot be restored")
-        if now - key.state_changed < WAIT_AFTER_UPDATE:
-            raise KeyProtectError.of("REQ_TOO_EARLY_ERR")
 
-    # --- lookup ---
+# --- parsing (pure: validation only, no state) -------------------------------------------
 
-    def _key(self, instance_id: str, key_id: str) -> KeyRecord:
-        """A key by id or alias, deleted or not, in the scoped key ring (if any);
-        404 KEY_NOT_FOUND_ERR otherwise (KEY_RING_NOT_FOUND_ERR for an unknown ring)."""
-        ring = self._check_scope(instance_id)
-        keys = self._instance(instance_id).keys
-        key = keys.get(key_id) if isinstance(key_id, str) else None
-        if key is None:
-            key = next((k for k in keys.values() if key_id in k.aliases), None)
-        if key is None or (ring is not None and key.key_ring != ring):
-            raise KeyProtectError.of("KEY_NOT_FOUND_ERR")
-        return key
+def parse_create(resource: dict, policy_overrides: bool, now):
+    """(spec, rotation override, dualAuthDelete override) of a create request. The
+    overrides count only with `policy_overrides`; in plain POST /keys they are ignored
+    like any unknown field (the mock's choice)."""
+    spec = _key_spec(resource, now)
+    rotation = dual = None
+    if policy_overrides and resource.get("rotation") is not None:
+        rotation = rotation_settings(resource["rotation"])
+        check_rotation_policy_allowed(spec.extractable, spec.payload is not None or spec.secure)
+    if policy_overrides and resource.get("dualAuthDelete") is not None:
+        dual = dual_auth_settings(resource["dualAuthDelete"])["enabled"]
+    return spec, rotation, dual
 
-    def _live_key(self, instance_id: str, key_id: str) -> KeyRecord:
-        """A key that is not deleted; 410 KEY_DELETED_ERR for a deleted one."""
-        key = self._key(instance_id, key_id)
-        if key.stored_state == DESTROYED:
-            raise KeyProtectError.of("KEY_DELETED_ERR")
-        return key
+
+def _key_spec(resource: dict, now) -> KeySpec:
+    kind = resource.get("type")
+    if kind is not None and kind != protocol.KEY:
+        raise validate.field_error("type", protocol.KEY)
+    extractable = validate.boolean(resource, "extractable", default=True)
+    secure = any(resource.get(f) is not None for f in TOKEN_FIELDS)
+    if extractable and secure:
+        raise validate.bad_body("Standard keys cannot be imported with an import token",
+                                "encryptedNonce")
+    return KeySpec(
+        name=validate.text(resource, "name", 2, 90, required=True),
+        extractable=extractable,
+        description=validate.text(resource, "description", 2, 240),
+        expiration_date=validate.future_date(resource, "expirationDate", now),
+        aliases=check_body_aliases(validate.string_list(resource, "aliases", 5, 90) or []),
+        tags=validate.tags(resource),
+        payload=None if secure else validate.base64_field(resource, "payload"),
+        secure=secure)
+
+
+def parse_list_query(state, extractable, key_filter) -> tuple:
+    """(states, extractable, KeyFilter) from the `state`, `extractable` and `filter`
+    queries of GET and HEAD /keys."""
+    terms = KeyFilter(key_filter)
+    for name, value in (("state", state), ("extractable", extractable)):
+        if getattr(terms, name) is not None and value not in (None, ""):
+            raise KeyProtectError.of(
+                "INVALID_QUERY_PARAM_ERR", f"The query_param '{name}' cannot be given "
+                "both on its own and in 'filter'", target=("query_param", name))
+    state = state if terms.state is None else terms.state
+    extractable = extractable if terms.extractable is None else terms.extractable.lower()
+    return (validate.query_states(state, STATES, DEFAULT_LIST_STATES),
+            validate.query_bool(extractable, "extractable"), terms)
+
+
+# --- rules over one key --------------------------------------------------------------------
+
+def _apply_policies(instance: Instance, key: KeyRecord, rotation, dual, now) -> None:
+    """The overrides, else the instance's enabled policies: a generated root key gets the
+    rotation policy, every key the dualAuthDelete one (the mock enforces these two)."""
+    if rotation is None and not key.extractable and not key.imported:
+        data = instance_policy_enabled(instance, "rotation")
+        if data is not None:
+            rotation = {"enabled": True, **data["attributes"]}
+    if rotation is not None:
+        set_rotation_policy(key, rotation, now)
+    if dual is None:
+        dual = instance_policy_enabled(instance, "dualAuthDelete") is not None
+    if dual:
+        set_dual_auth_policy(key, True, now)
+
+
+def _check_restorable(key: KeyRecord, now) -> None:
+    if key.stored_state != DESTROYED:
+        raise KeyProtectError.of("KEY_ACTION_INVALID_STATE_ERR",
+                                 "Only a deleted key can be restored")
+    if now - key.deletion_date >= RESTORE_WINDOW:
+        raise KeyProtectError.of("KEY_RESTORE_EXPIRED")
+    if key.expired(now):
+        raise KeyProtectError.of("KEY_EXPIRED_ERR",
+                                 "The key has expired: a key past its expirationDate "
+                                 "cannot be restored")
+    if now - key.state_changed < WAIT_AFTER_UPDATE:
+        raise KeyProtectError.of("REQ_TOO_EARLY_ERR")

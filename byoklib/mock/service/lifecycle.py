@@ -3,7 +3,7 @@
 - `setKeyForDeletion` / `unsetKeyForDeletion` (POST /keys/{id}/actions/...): the first
   authorisation of a dual-auth delete, and its withdrawal; 204.
 - DELETE /keys/{id} of a key with a dualAuthDelete policy needs that first authorisation
-  (keys.py calls `_check_dual_auth`).
+  (`check_dual_auth`, which keys.py calls).
 - DELETE /keys/{id}/purge: 4 hours after deletion (REQ_TOO_EARLY_ERR before, with the
   service's "Purge operation is allowed 4h0m0s after key is deleted"), then the key is gone
   (404 KEY_NOT_FOUND_ERR) and its material leaves the HSM's table.
@@ -35,47 +35,43 @@ from datetime import timedelta
 from byoklib.errors import KeyProtectError
 
 from . import validate
-from .model import DESTROYED, PURGE_AFTER, collection, whole_seconds
+from .core import ServiceCore, paging
+from .model import DESTROYED, PURGE_AFTER, Instance, KeyRecord, collection
 
 DUAL_AUTH_WINDOW = timedelta(days=7)
 SYNC_INTERVAL = timedelta(hours=1)
 REGISTRATION_TYPE = "application/vnd.ibm.kms.registration+json"
 
 
-class LifecycleMixin:
+class Lifecycle(ServiceCore):
 
     # --- dual authorisation ---
 
     def set_key_for_deletion(self, instance_id: str, key_id: str, body=None) -> None:
         validate.obj(body)
-        with self._lock:
-            now = whole_seconds(self.clock.now())
-            key = self._dual_auth_key(instance_id, key_id)
+        with self._changing(instance_id) as instance:
+            now = self._now()
+            key = self._dual_auth_key(instance, key_id)
             key.set_for_deletion_until = now + DUAL_AUTH_WINDOW
 
     def unset_key_for_deletion(self, instance_id: str, key_id: str, body=None) -> None:
         validate.obj(body)
-        with self._lock:
-            key = self._dual_auth_key(instance_id, key_id)
+        with self._changing(instance_id) as instance:
+            key = self._dual_auth_key(instance, key_id)
             key.set_for_deletion_until = None
 
-    def _dual_auth_key(self, instance_id: str, key_id: str):
-        key = self._live_key(instance_id, key_id)
+    def _dual_auth_key(self, instance: Instance, key_id: str) -> KeyRecord:
+        key = self._live_key(instance, key_id)
         if not key.dual_auth:
             raise KeyProtectError.of("NOT_DUAL_AUTH_ERR")
         return key
 
-    @staticmethod
-    def _check_dual_auth(key, now) -> None:
-        if key.dual_auth and not key.set_for_deletion(now):
-            raise KeyProtectError.of("AUTHORIZATIONS_NOT_MET")
-
     # --- purge ---
 
     def purge_key(self, instance_id: str, key_id: str) -> dict:
-        with self._lock:
-            now = whole_seconds(self.clock.now())
-            key = self._key(instance_id, key_id)
+        with self._changing(instance_id) as instance:
+            now = self._now()
+            key = self._key(instance, key_id)
             if key.stored_state != DESTROYED:
                 raise KeyProtectError.of("KEY_ACTION_INVALID_STATE_ERR",
                                          "Only a deleted key can be purged")
@@ -83,7 +79,7 @@ class LifecycleMixin:
                 raise KeyProtectError.of(
                     "REQ_TOO_EARLY_ERR", "Purge operation is allowed 4h0m0s after key is deleted")
             body = key.representation(now)
-            del self._instance(instance_id).keys[key.id]
+            del instance.keys[key.id]
             for version in key.versions:
                 self.hsm.forget_material(version.material)
             return body
@@ -92,9 +88,9 @@ class LifecycleMixin:
 
     def sync(self, instance_id: str, key_id: str, body=None) -> None:
         validate.obj(body)
-        with self._lock:
-            now = whole_seconds(self.clock.now())
-            key = self._key(instance_id, key_id)
+        with self._changing(instance_id) as instance:
+            now = self._now()
+            key = self._key(instance, key_id)
             if key.last_sync is not None and now - key.last_sync < SYNC_INTERVAL:
                 raise KeyProtectError.of(
                     "REQ_TOO_EARLY_ERR", "A sync of this key is allowed once per hour")
@@ -102,12 +98,17 @@ class LifecycleMixin:
 
     def list_registrations(self, instance_id: str, key_id: str | None = None, limit=None,
                            offset=None, total_count=None, prevent_key_deletion=None) -> dict:
-        validate.query_int(limit, "limit", 1, 5000, 200)
-        validate.query_int(offset, "offset", 0, 10**9, 0)
+        paging(limit, offset, (1, 5000, 200))   # checked; there is never a page to cut
         total_count = validate.query_bool(total_count, "totalCount", False)
         validate.query_bool(prevent_key_deletion, "preventKeyDeletion")
-        with self._lock:
+        with self._reading(instance_id) as instance:
             if key_id is not None:
-                self._key(instance_id, key_id)
+                self._key(instance, key_id)
             extra = {"totalCount": 0} if total_count else {}
             return collection(REGISTRATION_TYPE, [], **extra)
+
+
+def check_dual_auth(key: KeyRecord, now) -> None:
+    """A key with a dualAuthDelete policy is deleted only after a first authorisation."""
+    if key.dual_auth and not key.set_for_deletion(now):
+        raise KeyProtectError.of("AUTHORIZATIONS_NOT_MET")

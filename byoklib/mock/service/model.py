@@ -6,6 +6,7 @@ redacts it.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -122,7 +123,10 @@ class KeyRecord:
         return body
 
     def metadata(self, now: datetime) -> dict:
-        """Every field of the full representation except the payload."""
+        """Every field of the full representation except the payload. The mock's choices:
+        algorithmType and algorithmMode "Deprecated" (as IBM's current docs show), one
+        fixed createdBy/deletedBy (CREATED_BY), nonactiveStateReason 2 for a key its
+        expirationDate deactivated."""
         state = self.state(now)
         body = {
             "type": protocol.KEY, "id": self.id, "name": self.name, "aliases": list(self.aliases),
@@ -180,9 +184,12 @@ class KeyRecord:
 class Instance:
     id: str
     token: TokenRecord | None = None
+    replaced_token: TokenRecord | None = None   # kept for the import doctor (tokens.py)
     keys: dict[str, KeyRecord] = field(default_factory=dict)   # insertion = creation order
     instance_policies: dict[str, dict] = field(default_factory=dict)
     rings: dict[str, datetime] = field(default_factory=dict)   # ring id -> creation date
+    # guards this instance's records (see core.py); re-entrant, as a call may nest another
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def __repr__(self) -> str:
         return f"Instance(id={self.id!r}, keys={len(self.keys)}, token={self.token is not None})"

@@ -3,9 +3,11 @@ keyCreateImportAccess, dualAuthDelete, rotation, allowedNetwork, allowedIP and m
 
 From IBM's documentation and clients: a key's PUT may set both policies, in one resource
 (Python SDK: SetMultipleKeyPoliciesResource) or one resource each (Go client); an instance
-PUT may set several distinct policies (DOC:errors #15), the same one twice -> 400
-NUM_COLLECTION_RESOURCE_ERR; unknown fields -> 400 BAD_BODY_ERR (DOC:errors #4); a key
-policy has its own CRN, `...:policy:<id>` (DOC:errors #14), and a `type`.
+PUT may set several distinct policies, the same one twice -> 400
+NUM_COLLECTION_RESOURCE_ERR; unknown fields -> 400 BAD_BODY_ERR; a key policy has its own
+CRN, `...:policy:<id>`, and a `type` (examples 15, 4 and 14 of
+https://cloud.ibm.com/docs/key-protect?topic=key-protect-error-messages,
+cited below as "errors #N").
 
 Mock's choices (the reference is silent on these):
 - The fields GET shows beside a policy (id, crn, createdBy, ...) are ignored on PUT, so a
@@ -23,7 +25,7 @@ Mock's choices (the reference is silent on these):
   `attributes: {}` with a disabled policy, as IBM's Go client sends, counts as none;
   interval_month 1..12; allowed_network `public-and-private` or `private-only`; allowedIP's
   `allowed_ip` a non-empty list of CIDR subnets, address/prefix length (host bits
-  allowed, as in DOC:errors #34's example; no netmasks, no IPv6 zones); dualAuthDelete and
+  allowed, as in errors #34's example; no netmasks, no IPv6 zones); dualAuthDelete and
   metrics take no attributes.
 - Enforced: an enabled instance dualAuthDelete policy gives every key created afterwards
   dualAuthDelete; an enabled instance rotation policy gives every generated root key
@@ -43,7 +45,8 @@ from byoklib.errors import KeyProtectError
 from byoklib.protocol import rfc3339
 
 from . import validate
-from .model import CREATED_BY, KeyRecord, collection, whole_seconds
+from .core import ServiceCore
+from .model import CREATED_BY, Instance, KeyRecord, collection
 
 KCIA = "keyCreateImportAccess"
 KCIA_ATTRIBUTES = ("create_root_key", "create_standard_key", "import_root_key",
@@ -60,43 +63,22 @@ KCIA_DEFAULTS = {"create_root_key": True, "create_standard_key": True, "import_r
                  "import_standard_key": True, "enforce_token": False}
 
 
-class PoliciesMixin:
+class Policies(ServiceCore):
 
     # --- key policies: rotation, dualAuthDelete ---
 
     def put_key_policies(self, instance_id: str, key_id: str, body, policy=None) -> dict:
-        if policy not in (None, "", *KEY_POLICIES):
-            raise _unknown_policy(policy)
-        # one resource holding both (IBM's Python SDK) or one resource each (IBM's Go client)
-        resource = {}
-        for item in validate.envelope_resources(body, protocol.POLICY, most=len(KEY_POLICIES)):
-            validate.only_fields(item, ("type", *KEY_POLICIES, *AS_READ), "the policy")
-            if item.get("type", protocol.POLICY) != protocol.POLICY:
-                raise validate.bad_body(f"The type must be {protocol.POLICY}", "type")
-            for name in KEY_POLICIES:
-                if item.get(name) is not None:
-                    if name in resource:
-                        raise validate.bad_body(f"The {name} policy is given twice", name)
-                    resource[name] = item[name]
-        given = [name for name in KEY_POLICIES if name in resource]
-        if not given:
-            raise validate.field_error(policy or "rotation", "a policy object")
-        if policy and given != [policy]:
-            wrong = next(name for name in given if name != policy)
-            raise KeyProtectError.of("BODY_QUERY_PARAM_MISMATCH_ERR", target=("field", wrong))
-        rotation = rotation_settings(resource["rotation"]) if "rotation" in given else None
-        dual_auth = (dual_auth_settings(resource["dualAuthDelete"])
-                     if "dualAuthDelete" in given else None)
-        with self._lock:
-            now = whole_seconds(self.clock.now())
-            key = self._live_key(instance_id, key_id)
+        given = parse_key_policies(body, policy)
+        with self._changing(instance_id) as instance:
+            now = self._now()
+            key = self._live_key(instance, key_id)
             # every check before any change, so a refused pair leaves both policies as they were
-            if rotation is not None:
+            if "rotation" in given:
                 check_rotation_policy_allowed(key.extractable, key.imported)
-            if dual_auth is not None:   # checks that it is not a revert before it sets
-                set_dual_auth_policy(key, dual_auth["enabled"], now)
-            if rotation is not None:
-                set_rotation_policy(key, rotation, now)
+            if "dualAuthDelete" in given:   # checks that it is not a revert before it sets
+                set_dual_auth_policy(key, given["dualAuthDelete"]["enabled"], now)
+            if "rotation" in given:
+                set_rotation_policy(key, given["rotation"], now)
             chosen = [key.rotation_policy if name == "rotation" else key.dual_auth_policy
                       for name in KEY_POLICIES if name in given]
             return collection(protocol.POLICY, [dict(p) for p in chosen])
@@ -104,32 +86,19 @@ class PoliciesMixin:
     def get_key_policies(self, instance_id: str, key_id: str, policy=None) -> dict:
         if policy not in (None, "", *KEY_POLICIES):
             raise _unknown_policy(policy)
-        with self._lock:
-            key = self._live_key(instance_id, key_id)
+        with self._reading(instance_id) as instance:
+            key = self._live_key(instance, key_id)
             found = {"rotation": key.rotation_policy, "dualAuthDelete": key.dual_auth_policy}
             return collection(protocol.POLICY, [dict(p) for name, p in found.items()
-                                            if p and policy in (None, "", name)])
+                                                if p and policy in (None, "", name)])
 
     # --- instance policies ---
 
     def put_instance_policy(self, instance_id: str, body, policy=None) -> None:
-        """One policy per PUT when `?policy=` names it; without it, several distinct ones
-        (DOC:errors #15: "as long as each policy is unique"), all or none applied."""
-        if policy not in (None, "", *INSTANCE_POLICIES):
-            raise _unknown_policy(policy)
-        resources = validate.envelope_resources(body, protocol.POLICY, "NUM_COLLECTION_RESOURCE_ERR",
-                                                most=1 if policy else None)
-        settings = {}
-        for resource in resources:
-            policy_type, policy_data = _instance_policy(resource, policy)
-            if policy_type in settings:
-                raise KeyProtectError.of("NUM_COLLECTION_RESOURCE_ERR",
-                                         f"The {policy_type} policy is given twice",
-                                         target=("field", "policy_type"))
-            settings[policy_type] = policy_data
-        with self._lock:
-            now = rfc3339(whole_seconds(self.clock.now()))
-            policies = self._instance(instance_id).instance_policies
+        settings = parse_instance_policies(body, policy)
+        with self._changing(instance_id) as instance:
+            now = rfc3339(self._now())
+            policies = instance.instance_policies
             for policy_type, policy_data in settings.items():
                 created = policies.get(policy_type, {}).get("creationDate", now)
                 policies[policy_type] = {
@@ -140,41 +109,97 @@ class PoliciesMixin:
     def get_instance_policies(self, instance_id: str, policy=None) -> dict:
         if policy not in (None, "", *INSTANCE_POLICIES):
             raise _unknown_policy(policy)
-        with self._lock:
-            policies = self._instance(instance_id).instance_policies
-            return collection(protocol.POLICY, [dict(p) for name, p in policies.items()
-                                            if policy in (None, "", name)])
+        with self._reading(instance_id) as instance:
+            return collection(protocol.POLICY, [dict(p) for name, p in
+                                                instance.instance_policies.items()
+                                                if policy in (None, "", name)])
 
-    def _instance_policy_enabled(self, instance_id: str, policy_type: str) -> dict | None:
-        """The policy_data of an enabled instance policy, else None."""
-        policy = self._instance(instance_id).instance_policies.get(policy_type)
-        return policy["policy_data"] if policy and policy["policy_data"]["enabled"] else None
 
-    def _kcia(self, instance_id: str) -> dict:
-        """The effective attributes: all permissive unless an enabled policy says otherwise."""
-        policy = self._instance(instance_id).instance_policies.get(KCIA)
-        if policy is None or not policy["policy_data"]["enabled"]:
-            return dict(KCIA_DEFAULTS)
-        return policy["policy_data"]["attributes"]
+# --- what the instance policies decide elsewhere (create, rotate) ----------------------
 
-    def _check_create_access(self, instance_id: str, spec) -> None:
-        attributes = self._kcia(instance_id)
-        imported = spec.payload is not None or spec.secure
-        kind = ("import_" if imported else "create_") + \
-               ("standard_key" if spec.extractable else "root_key")
-        if not attributes[kind]:
-            raise KeyProtectError.of("KEY_CREATE_IMPORT_ACCESS_ERR",
-                                     f"The keyCreateImportAccess policy forbids {kind}")
-        if imported and not spec.extractable and not spec.secure:
-            self._check_token_not_enforced(instance_id, "import")
+def instance_policy_enabled(instance: Instance, policy_type: str) -> dict | None:
+    """The policy_data of an enabled instance policy, else None."""
+    policy = instance.instance_policies.get(policy_type)
+    return policy["policy_data"] if policy and policy["policy_data"]["enabled"] else None
 
-    def _check_token_not_enforced(self, instance_id: str, what: str) -> None:
-        """enforce_token: root-key material may only arrive under an import token."""
-        if self._kcia(instance_id)["enforce_token"]:
-            raise KeyProtectError.of(
-                "KEY_CREATE_IMPORT_ACCESS_ERR",
-                f"The keyCreateImportAccess policy requires an import token to {what} "
-                "key material")
+
+def _kcia(instance: Instance) -> dict:
+    """The effective attributes: all permissive unless an enabled policy says otherwise."""
+    data = instance_policy_enabled(instance, KCIA)
+    return dict(KCIA_DEFAULTS) if data is None else data["attributes"]
+
+
+def check_create_access(instance: Instance, spec) -> None:
+    """keyCreateImportAccess allows creating the key `spec` describes, else 409
+    KEY_CREATE_IMPORT_ACCESS_ERR. The mock's choices: its attributes default to true
+    (enforce_token to false) and a disabled policy permits everything; `enforce_token`
+    refuses root-key material without a token on create and rotate, while standard-key
+    imports are governed by `import_standard_key` only."""
+    attributes = _kcia(instance)
+    imported = spec.payload is not None or spec.secure
+    kind = ("import_" if imported else "create_") + \
+           ("standard_key" if spec.extractable else "root_key")
+    if not attributes[kind]:
+        raise KeyProtectError.of("KEY_CREATE_IMPORT_ACCESS_ERR",
+                                 f"The keyCreateImportAccess policy forbids {kind}")
+    if imported and not spec.extractable and not spec.secure:
+        check_token_not_enforced(instance, "import")
+
+
+def check_token_not_enforced(instance: Instance, what: str) -> None:
+    """enforce_token: root-key material may only arrive under an import token."""
+    if _kcia(instance)["enforce_token"]:
+        raise KeyProtectError.of(
+            "KEY_CREATE_IMPORT_ACCESS_ERR",
+            f"The keyCreateImportAccess policy requires an import token to {what} "
+            "key material")
+
+
+# --- parsing (pure: validation only, no state) -------------------------------------------
+
+def parse_key_policies(body, policy=None) -> dict:
+    """{policy name: settings} of a key's PUT, in one resource holding both (IBM's Python
+    SDK) or one resource each (IBM's Go client); `?policy=` may name the one expected."""
+    if policy not in (None, "", *KEY_POLICIES):
+        raise _unknown_policy(policy)
+    resource = {}
+    for item in validate.envelope_resources(body, protocol.POLICY, most=len(KEY_POLICIES)):
+        validate.only_fields(item, ("type", *KEY_POLICIES, *AS_READ), "the policy")
+        if item.get("type", protocol.POLICY) != protocol.POLICY:
+            raise validate.bad_body(f"The type must be {protocol.POLICY}", "type")
+        for name in KEY_POLICIES:
+            if item.get(name) is not None:
+                if name in resource:
+                    raise validate.bad_body(f"The {name} policy is given twice", name)
+                resource[name] = item[name]
+    given = [name for name in KEY_POLICIES if name in resource]
+    if not given:
+        raise validate.field_error(policy or "rotation", "a policy object")
+    if policy and given != [policy]:
+        wrong = next(name for name in given if name != policy)
+        raise KeyProtectError.of("BODY_QUERY_PARAM_MISMATCH_ERR", target=("field", wrong))
+    parsers = {"rotation": rotation_settings, "dualAuthDelete": dual_auth_settings}
+    return {name: parsers[name](resource[name]) for name in given}
+
+
+def parse_instance_policies(body, policy=None) -> dict:
+    """{policy_type: policy_data} of an instance PUT: one policy when `?policy=` names
+    it; without it, several distinct ones (errors #15: "as long as each policy is
+    unique"), applied all or none."""
+    if policy not in (None, "", *INSTANCE_POLICIES):
+        raise _unknown_policy(policy)
+    resources = validate.envelope_resources(body, protocol.POLICY,
+                                            "NUM_COLLECTION_RESOURCE_ERR",
+                                            most=1 if policy else None)
+    settings = {}
+    for resource in resources:
+        policy_type, policy_data = _instance_policy(resource, policy)
+        if policy_type in settings:
+            raise KeyProtectError.of("NUM_COLLECTION_RESOURCE_ERR",
+                                     f"The {policy_type} policy is given twice",
+                                     target=("field", "policy_type"))
+        settings[policy_type] = policy_data
+    return settings
 
 
 def rotation_settings(rotation) -> dict:
@@ -189,7 +214,9 @@ def rotation_settings(rotation) -> dict:
 
 
 def check_rotation_policy_allowed(extractable: bool, imported: bool) -> None:
-    """Only generated root keys rotate on a schedule."""
+    """Only generated root keys rotate on a schedule: a standard key -> 400
+    KEY_ROOT_REQ_ERR, an imported one -> 400 ROTATION_POLICY_NOT_ALLOWED_ERR (the mock's
+    choice of codes). The mock records a rotation policy but never rotates on its own."""
     if extractable:
         raise KeyProtectError.of("KEY_ROOT_REQ_ERR",
                                  "Rotation policy cannot be set on a standard key")
@@ -203,7 +230,7 @@ def set_rotation_policy(key: KeyRecord, rotation: dict, now) -> None:
 
 def _policy_resource(key: KeyRecord, previous: dict | None, name: str, value: dict,
                      now) -> dict:
-    """A key policy as GET shows it: its own id and CRN (`...:policy:<id>`, DOC:errors #14),
+    """A key policy as GET shows it: its own id and CRN (`...:policy:<id>`, errors #14),
     the policy's type (required in IBM's models), and when it was made and last changed."""
     previous = previous or {}
     policy_id = previous.get("id") or str(uuid.uuid4())
@@ -304,6 +331,8 @@ def _cidr_list(given: dict) -> list[str]:
 
 
 def _kcia_attributes(given: dict) -> dict:
+    """keyCreateImportAccess attributes: unknown ones -> BAD_BODY_ERR (the mock's choice),
+    the missing ones take their defaults."""
     unknown = sorted(set(given) - set(KCIA_ATTRIBUTES))
     if unknown:
         raise validate.bad_body(f"Unknown keyCreateImportAccess attribute {unknown[0]}",

@@ -4,9 +4,9 @@ Every instance has the ring `default`, which cannot be created or deleted. A key
 to exactly one ring: the ring named when it was created, else `default`.
 
 The ring a request names (the `X-Kms-Key-Ring` header) is a per-call scope: the HTTP face
-enters `service.key_ring_scope(ring)` around the call, a `contextvars.ContextVar`, so
-concurrent requests on other threads never see each other's scope, and no service method
-signature has to carry it. Without a scope (or with `None`) keys are looked up in every
+enters `service.key_ring_scope(ring)` (core.py) around the call, a
+`contextvars.ContextVar`, so concurrent requests on other threads never see each other's
+scope, and no service method signature has to carry it. Without a scope (or with `None`) keys are looked up in every
 ring and created in `default`, as IBM's client docstrings describe ("When the header is not
 specified, Key Protect will perform a key ring lookup").
 
@@ -15,8 +15,9 @@ Mock's choices (the reference is silent on key rings):
   400 INVALID_PATH_PARAM_ERR naming `key_ring_id`. Creating an existing ring (`default`
   included) -> 409 KEY_RING_EXISTS_ERR; deleting `default` -> 400 KEY_RING_RESERVED_ERR;
   an unknown ring -> 404 KEY_RING_NOT_FOUND_ERR (also when a request's header names one).
-- At most 50 rings, `default` included (DOC:key-rings: "The maximum amount of key rings is
-  50 per service instance"); a 51st -> 400 KEY_RING_QUOTA_ERR (the code is the mock's).
+- At most 50 rings, `default` included ("The maximum amount of key rings is 50 per
+  service instance", https://cloud.ibm.com/docs/key-protect?topic=key-protect-grouping-keys);
+  a 51st -> 400 KEY_RING_QUOTA_ERR (the code is the mock's).
 - Deleting a ring that holds keys -> 409 KEY_RING_NOT_EMPTY_ERR. With `force=true` a ring
   whose keys are all deleted (state 5) is deleted and those keys move to `default`, as
   IBM's delete_key_ring docstring says; live keys still refuse it.
@@ -33,84 +34,57 @@ Mock's choices (the reference is silent on key rings):
 """
 from __future__ import annotations
 
-import contextvars
 import re
-from contextlib import contextmanager
 
 from byoklib import protocol
 from byoklib.errors import KeyProtectError
 from byoklib.protocol import rfc3339
 
 from . import validate
-from .model import CREATED_BY, collection, whole_seconds
+from .core import DEFAULT_RING, ServiceCore, paging
+from .model import CREATED_BY, DESTROYED, collection
 
-DEFAULT_RING = "default"
 KEY_RING_TYPE = "application/vnd.ibm.kms.key_ring+json"
 RING_ID = re.compile(r"[A-Za-z0-9-]{2,100}")
 RING_LIST_LIMIT = (1, 5000, 100)
 MAX_KEY_RINGS = 50
 
-_scope: contextvars.ContextVar[str | None] = contextvars.ContextVar("key_ring", default=None)
 
-
-class RingsMixin:
-
-    @contextmanager
-    def key_ring_scope(self, ring_id: str | None):
-        """Calls inside see only keys of `ring_id` (None: every ring)."""
-        token = _scope.set(ring_id or None)
-        try:
-            yield
-        finally:
-            _scope.reset(token)
-
-    @staticmethod
-    def _scoped_ring() -> str | None:
-        return _scope.get()
-
-    def _check_scope(self, instance_id: str) -> str | None:
-        """The scoped ring after checking it exists (404 KEY_RING_NOT_FOUND_ERR)."""
-        ring = _scope.get()
-        if ring is not None and ring not in self._instance(instance_id).rings:
-            raise KeyProtectError.of("KEY_RING_NOT_FOUND_ERR", target=("header", "X-Kms-Key-Ring"))
-        return ring
+class Rings(ServiceCore):
 
     # --- the API ---
 
     def list_key_rings(self, instance_id: str, limit=None, offset=None,
                        total_count=None) -> dict:
-        limit = validate.query_int(limit, "limit", *RING_LIST_LIMIT)
-        offset = validate.query_int(offset, "offset", 0, 10**9, 0)
+        page = paging(limit, offset, RING_LIST_LIMIT)
         total_count = validate.query_bool(total_count, "totalCount", False)
-        with self._lock:
-            rings = self._instance(instance_id).rings
+        with self._reading(instance_id) as instance:
             resources = [{"id": ring, "creationDate": rfc3339(created), "createdBy": CREATED_BY}
-                         for ring, created in rings.items()]
+                         for ring, created in instance.rings.items()]
             extra = {"totalCount": len(resources)} if total_count else {}
-            return collection(KEY_RING_TYPE, resources[offset:offset + limit], **extra)
+            return collection(KEY_RING_TYPE, resources[page], **extra)
 
     def create_key_ring(self, instance_id: str, ring_id: str) -> None:
         _check_ring_id(ring_id)
-        with self._lock:
-            rings = self._instance(instance_id).rings
+        with self._changing(instance_id) as instance:
+            rings = instance.rings
             if ring_id in rings:
                 raise KeyProtectError.of("KEY_RING_EXISTS_ERR")
             if len(rings) >= MAX_KEY_RINGS:
                 raise KeyProtectError.of("KEY_RING_QUOTA_ERR")
-            rings[ring_id] = whole_seconds(self.clock.now())
+            rings[ring_id] = self._now()
 
     def delete_key_ring(self, instance_id: str, ring_id: str, force=None) -> None:
         _check_ring_id(ring_id)
         force = validate.query_bool(force, "force", False)
-        with self._lock:
-            instance = self._instance(instance_id)
+        with self._changing(instance_id) as instance:
             if ring_id == DEFAULT_RING:
                 raise KeyProtectError.of("KEY_RING_RESERVED_ERR")
             if ring_id not in instance.rings:
                 raise KeyProtectError.of("KEY_RING_NOT_FOUND_ERR")
             now = self.clock.now()
             members = [k for k in instance.keys.values() if k.key_ring == ring_id]
-            if members and not (force and all(k.state(now) == 5 for k in members)):
+            if members and not (force and all(k.state(now) == DESTROYED for k in members)):
                 raise KeyProtectError.of("KEY_RING_NOT_EMPTY_ERR")
             for key in members:
                 key.key_ring = DEFAULT_RING
@@ -118,11 +92,11 @@ class RingsMixin:
 
     def patch_key(self, instance_id: str, key_id: str, body) -> dict:
         target = _patch_target(body)
-        with self._lock:
-            key = self._live_key(instance_id, key_id)
-            if target not in self._instance(instance_id).rings:
+        with self._changing(instance_id) as instance:
+            key = self._live_key(instance, key_id)
+            if target not in instance.rings:
                 raise KeyProtectError.of("KEY_RING_NOT_FOUND_ERR", target=("field", "keyRingID"))
-            now = whole_seconds(self.clock.now())
+            now = self._now()
             if key.key_ring != target:
                 key.key_ring = target
                 key.last_update_date = now

@@ -4,7 +4,8 @@
 policies, keys with their versions, aliases, policies and dates) as JSON to a temporary
 file beside `path`, fsyncs it and `os.replace`s it over `path`, so a crash leaves either the
 old file or the new one, never half of one. `load_state(service, path, state_key)` reads it
-back into an empty service.
+back into an empty service. Both go through the service's own pair,
+`export_instances` and `import_instances` (core.py).
 
 Key material never appears in clear: each root-key version's material is sealed inside the
 HSM (`HSM.export_sealed`, AES-256-GCM under the state key) and a standard key's payload is
@@ -57,11 +58,10 @@ def save_state(service, path, state_key: bytes) -> None:
     _check_key(state_key)
     path = Path(path)
     with _SAVING:   # snapshots are written in the order they are taken: the newest wins
-        with service._lock:
-            document = {"format": FORMAT,
-                        "check": _seal_payload(CHECK, state_key, CHECK).hex(),
-                        "instances": [_instance_json(service, instance, state_key)
-                                      for instance in service._instances.values()]}
+        instances = service.export_instances(
+            lambda instance: _instance_json(service, instance, state_key))
+        document = {"format": FORMAT, "check": _seal_payload(CHECK, state_key, CHECK).hex(),
+                    "instances": instances}
         # the MAC covers the values as a load reads them back (JSON has no tuples, and
         # its object keys are strings)
         document = json.loads(json.dumps(document))
@@ -110,11 +110,7 @@ def load_state(service, path, state_key: bytes) -> int:
         raise ValueError("the state file was changed after byoklib wrote it (its MAC does "
                          "not match): it is not loaded")
     instances = [_instance_from(service, item, state_key) for item in document["instances"]]
-    with service._lock:
-        if service._instances:
-            raise ValueError("state can only be loaded into an empty service")
-        for instance in instances:
-            service._instances[instance.id] = instance
+    service.import_instances(instances)
     return sum(len(i.keys) for i in instances)
 
 

@@ -1,7 +1,8 @@
 """Checks of request values. Each raises a 400 KeyProtectError naming the field at fault.
 
 The service validates a whole request with these before it changes anything, so a
-refused request leaves no trace.
+refused request leaves no trace. "errors #N" cites example N of
+https://cloud.ibm.com/docs/key-protect?topic=key-protect-error-messages.
 """
 from __future__ import annotations
 
@@ -137,7 +138,7 @@ def envelope_resources(body, collection_type: str, resources_code: str = "BAD_BO
         raise bad_body("The collectionTotal must be an integer", "collectionTotal")
     if not isinstance(resources, list) or not all(isinstance(r, dict) for r in resources):
         raise bad_body("The resources must be a list of JSON objects", "resources")
-    # too many resources is said before a wrong total (DOC:errors #4: two keys under
+    # too many resources is said before a wrong total (errors #4: two keys under
     # collectionTotal 1 -> BAD_BODY_ERR "Only creation of one key per request is supported")
     if most is not None and len(resources) > most:
         raise KeyProtectError.of(resources_code, "Only one resource per request is supported"
@@ -152,7 +153,7 @@ def envelope_resources(body, collection_type: str, resources_code: str = "BAD_BO
 
 
 def only_fields(value: dict, allowed: tuple[str, ...], what: str) -> None:
-    """Unknown fields are refused, as the service does (DOC:errors #4: `json: unknown
+    """Unknown fields are refused, as the service does (errors #4: `json: unknown
     field "extra_field"` -> BAD_BODY_ERR), so a typo cannot pass silently."""
     unknown = sorted(set(value) - set(allowed))
     if unknown:

@@ -6,6 +6,7 @@ from conftest import KEY_TYPE, envelope, secure_fields
 
 from byoklib import primitives
 from byoklib.errors import KeyProtectError
+from byoklib.mock.hsm import HSM, fixed_key_pairs
 from byoklib.mock.service import KeyProtectService, ManualClock, SystemClock
 
 
@@ -47,7 +48,29 @@ def test_refused_create_leaves_no_key_and_no_material(service):
     assert service.get_import_token("i")["remainingRetrievals"] == 0
 
 
-def test_replacing_a_token_discards_its_transport_key(service):
+def test_replacing_a_token_keeps_only_the_last_replaced_key_for_the_doctor(service):
+    service.create_import_token("i")
+    first = service._instances["i"].token.transport_key
+    service.create_import_token("i")
+    assert service.hsm.public_key_pem(first)          # kept: the doctor may need it
+    service.create_import_token("i")
+    with pytest.raises(KeyError):                     # replaced twice: discarded
+        service.hsm.public_key_pem(first)
+
+
+def test_a_replaced_key_is_discarded_once_its_token_would_have_expired(service):
+    service.create_import_token("i", expiration=300)
+    first = service._instances["i"].token.transport_key
+    service.create_import_token("i", expiration=3600)
+    service.clock.advance(seconds=301)
+    service.get_import_token("i")
+    with pytest.raises(KeyError):
+        service.hsm.public_key_pem(first)
+
+
+def test_without_the_doctor_a_replaced_key_is_discarded_at_once(token_key_pairs):
+    service = KeyProtectService(clock=ManualClock(),
+                                hsm=HSM(fixed_key_pairs(token_key_pairs), doctor=False))
     service.create_import_token("i")
     old = service._instances["i"].token.transport_key
     service.create_import_token("i")

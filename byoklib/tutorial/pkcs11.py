@@ -1,0 +1,229 @@
+"""A PKCS#11 token for the notebooks: SoftHSM2 in a temporary folder, driven by
+python-pkcs11 (a maintained binding; this module only does the chores around it).
+
+- `missing()`: why no token can run here (the library, SoftHSM2's module or its
+  `softhsm2-util`), with how to install it; None when all is there.
+- `SoftHSM`: a context manager that writes a SoftHSM2 config whose token folder is a fresh
+  temporary folder, points `SOFTHSM2_CONF` at it, initialises one token with
+  `softhsm2-util --init-token`, logs a read-write session in, and on `close()` ends the
+  session, finalises the library and removes the folder (and restores `SOFTHSM2_CONF`).
+  Its PINs are random and never printed.
+- `mechanism_rows()`, `attribute_rows()`: what the token says about its mechanisms and a
+  key, as rows for a table.
+- `import_rsa_public_key()`: an import token's PEM public key as a session object that
+  may only wrap; `oaep()` the CK_RSA_PKCS_OAEP_PARAMS for a hash; `ckr()` the CKR_ name of
+  a python-pkcs11 exception.
+
+SoftHSM 2.6.1 facts the notebook shows (measured with it, and read in its source,
+src/lib/SoftHSM.cpp at tag 2.6.1): `MechParamCheckRSAPKCSOAEP` accepts only hashAlg
+CKM_SHA_1 with CKG_MGF1_SHA1, anything else is CKR_ARGUMENTS_BAD; and
+`C_GetMechanismInfo(CKM_AES_GCM)` ORs ENCRYPT|DECRYPT into the caller's `flags` without
+clearing it first, so the other bits of that one answer are whatever the caller's memory
+held (python-pkcs11 passes an uninitialised struct): only those two bits are read here.
+"""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+MODULE_ENV = "SOFTHSM2_MODULE"   # where a learner's libsofthsm2.so is, if not below
+MODULE_PATHS = (
+    "/usr/lib/softhsm/libsofthsm2.so",                      # Debian, Ubuntu
+    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/lib64/pkcs11/libsofthsm2.so",                     # Fedora
+    "/opt/homebrew/lib/softhsm/libsofthsm2.so",             # Homebrew, Apple silicon
+    "/usr/local/lib/softhsm/libsofthsm2.so",                # Homebrew, Intel
+)
+INSTALL = ("SoftHSM2: `sudo apt-get install softhsm2` (Debian, Ubuntu) or "
+           "`brew install softhsm` (macOS); python-pkcs11: `pip install python-pkcs11` "
+           "(in requirements.txt)")
+
+
+def module_path() -> str | None:
+    """SoftHSM2's PKCS#11 module: $SOFTHSM2_MODULE, else the first known path present."""
+    given = os.environ.get(MODULE_ENV)
+    if given:
+        return given if Path(given).is_file() else None
+    return next((path for path in MODULE_PATHS if Path(path).is_file()), None)
+
+
+def missing() -> str | None:
+    """Why a SoftHSM2 token cannot run here, with how to install what is missing."""
+    try:
+        import pkcs11  # noqa: F401
+    except ImportError:
+        return f"python-pkcs11 is not installed. Install {INSTALL}"
+    if module_path() is None:
+        return f"SoftHSM2's module libsofthsm2.so was not found. Install {INSTALL}"
+    if shutil.which("softhsm2-util") is None:
+        return f"softhsm2-util is not on PATH. Install {INSTALL}"
+    return None
+
+
+class SoftHSM:
+    """One fresh SoftHSM2 token in a temporary folder, with a logged-in RW session."""
+
+    def __init__(self, label: str = "byok-notebook"):
+        self.label = label
+        self.folder: Path | None = None
+        self.lib = self.token = self.session = None
+        self._pin = secrets.token_hex(8)
+        self._so_pin = secrets.token_hex(8)
+        self._saved_conf: str | None = None
+
+    def start(self) -> "SoftHSM":
+        reason = missing()
+        if reason:
+            raise RuntimeError(reason)
+        import pkcs11
+
+        self.folder = Path(tempfile.mkdtemp(prefix="byok-softhsm-"))
+        (self.folder / "tokens").mkdir()
+        self.config = self.folder / "softhsm2.conf"
+        self.config.write_text(
+            f"directories.tokendir = {self.folder / 'tokens'}\n"
+            "objectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n")
+        self._saved_conf = os.environ.get("SOFTHSM2_CONF")
+        os.environ["SOFTHSM2_CONF"] = str(self.config)   # read at C_Initialize
+        try:
+            self.init_output = subprocess.run(
+                ["softhsm2-util", "--init-token", "--free", "--label", self.label,
+                 "--so-pin", self._so_pin, "--pin", self._pin],
+                capture_output=True, text=True, check=True, timeout=60).stdout
+            self.module = module_path()
+            self.lib = pkcs11.lib(self.module)
+            if not self.lib.initialized:     # an earlier token in this process finalised it
+                self.lib.initialize()
+            self.token = self.lib.get_token(token_label=self.label)
+            self.session = self.token.open(user_pin=self._pin, rw=True)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    @property
+    def init_command(self) -> str:
+        """The command that initialised the token, PINs masked."""
+        return (f"softhsm2-util --init-token --free --label {self.label} "
+                "--so-pin ******** --pin ********")
+
+    def token_files(self) -> list[Path]:
+        """The files SoftHSM keeps for this token (each object is a file)."""
+        if self.folder is None or not self.folder.exists():
+            return []
+        return sorted(p for p in (self.folder / "tokens").rglob("*") if p.is_file())
+
+    def close(self) -> None:
+        """End the session, finalise the library, remove the folder; safe to repeat."""
+        if self.session is not None:
+            try:
+                self.session.close()
+            finally:
+                self.session = None
+        if self.lib is not None:
+            try:
+                if self.lib.initialized:
+                    self.lib.finalize()
+            finally:
+                self.lib = None
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        if self._saved_conf is None:
+            os.environ.pop("SOFTHSM2_CONF", None)
+        else:
+            os.environ["SOFTHSM2_CONF"] = self._saved_conf
+
+    def __enter__(self) -> "SoftHSM":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "open" if self.session is not None else "closed"
+        return f"SoftHSM(label={self.label!r}, {state})"
+
+
+# --- what the token says ------------------------------------------------------------------
+
+FLAG_NAMES = ("GENERATE", "ENCRYPT", "DECRYPT", "WRAP", "UNWRAP")
+
+
+def mechanism_rows(slot, mechanisms) -> list[dict]:
+    """One row per mechanism: whether the token lists it, its key sizes (in the units
+    PKCS#11 gives for that mechanism: bytes for AES, bits for RSA) and its flags."""
+    from pkcs11 import Mechanism, MechanismFlag
+
+    listed = set(slot.get_mechanisms())
+    rows = []
+    for mechanism in mechanisms:
+        row = {"mechanism": f"CKM_{mechanism.name}", "listed": mechanism in listed}
+        if row["listed"]:
+            info = slot.get_mechanism_info(mechanism)
+            row["key sizes"] = f"{info.min_key_length}..{info.max_key_length}"
+            flags = int(info.flags)
+            trusted = FLAG_NAMES
+            if mechanism == Mechanism.AES_GCM:   # see the module docstring
+                trusted = ("ENCRYPT", "DECRYPT")
+            for name in FLAG_NAMES:
+                bit = int(getattr(MechanismFlag, name))
+                row[name] = ("yes" if flags & bit else "no") if name in trusted else "?"
+        rows.append(row)
+    return rows
+
+
+def attribute_rows(key, names) -> list[dict]:
+    """(attribute, value) rows for the named CKA_ attributes of a key; a value the
+    token refuses to give is shown as the refusal's CKR_ name."""
+    from pkcs11 import Attribute, PKCS11Error
+
+    rows = []
+    for name in names:
+        try:
+            value = key[getattr(Attribute, name)]
+        except PKCS11Error as error:
+            value = ckr(error)
+        rows.append({"attribute": f"CKA_{name}", "value": value})
+    return rows
+
+
+# --- making and using objects -------------------------------------------------------------
+
+def import_rsa_public_key(session, pem, label: str = "import-token"):
+    """The PEM public key as a session object (gone when the session ends) that may wrap
+    and nothing else."""
+    from cryptography.hazmat.primitives import serialization
+    from pkcs11 import Attribute, KeyType, ObjectClass
+
+    if isinstance(pem, str):
+        pem = pem.encode("ascii")
+    numbers = serialization.load_pem_public_key(pem).public_numbers()
+    return session.create_object({
+        Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.KEY_TYPE: KeyType.RSA,
+        Attribute.TOKEN: False, Attribute.LABEL: label,
+        Attribute.MODULUS: numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big"),
+        Attribute.PUBLIC_EXPONENT: numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8,
+                                                      "big"),
+        Attribute.WRAP: True, Attribute.ENCRYPT: False, Attribute.VERIFY: False})
+
+
+def oaep(hash_name: str):
+    """CK_RSA_PKCS_OAEP_PARAMS for SHA-1 or SHA-256: the hash, MGF1 with the same hash,
+    and no label (what both Key Protect and HPCS expect)."""
+    from pkcs11 import MGF, Mechanism
+
+    params = {"SHA-1": (Mechanism.SHA_1, MGF.SHA1, None),
+              "SHA-256": (Mechanism.SHA256, MGF.SHA256, None)}
+    return params[hash_name]
+
+
+def ckr(error) -> str:
+    """The PKCS#11 return code a python-pkcs11 exception stands for, e.g. ArgumentsBad ->
+    CKR_ARGUMENTS_BAD."""
+    return "CKR_" + re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__).upper()
