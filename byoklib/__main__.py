@@ -1,4 +1,4 @@
-"""Command line: `python -m byoklib serve ...` (more subcommands plug in the same way).
+"""Command line: `python -m byoklib serve | kp | bench ...` (also the `byoklib` script).
 
 Each subcommand is a pair in COMMANDS: a function adding its arguments to a subparser
 and a function running it. Keep the logic in the modules; this file only parses.
@@ -93,6 +93,18 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- kp --------------------------------------------------------------------------------------
+
+def add_kp_arguments(parser: argparse.ArgumentParser) -> None:
+    from byoklib.client.cli import add_arguments
+    add_arguments(parser)
+
+
+def run_kp(args: argparse.Namespace) -> int:
+    from byoklib.client.cli import run
+    return run(args)
+
+
 # --- bench ---------------------------------------------------------------------------------
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,13 +119,16 @@ def run_bench(args: argparse.Namespace) -> int:
 COMMANDS = {
     "serve": ("run the Key Protect mock over HTTP until interrupted",
               add_serve_arguments, run_serve),
+    "kp": ("the import-token verbs of IBM's `ibmcloud kp` plug-in, against $KP_TARGET_ADDR",
+           add_kp_arguments, run_kp),
     "bench": ("measure the speed figures (token creation, import vs floor, throughput)",
               add_bench_arguments, run_bench),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m byoklib")
+    script = not sys.argv[0].endswith("__main__.py")   # the `byoklib` console script
+    parser = argparse.ArgumentParser(prog="byoklib" if script else "python -m byoklib")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, add_arguments, _) in COMMANDS.items():
         add_arguments(subparsers.add_parser(name, help=help_text))

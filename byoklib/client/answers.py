@@ -12,6 +12,7 @@ import requests
 
 from byoklib import primitives
 from byoklib.errors import KeyProtectError
+from byoklib.protocol import DIAGNOSIS_HEADER
 
 UNEXPECTED_RESPONSE = "UNEXPECTED_RESPONSE"  # a 2xx whose body is not what the API promises
 _CODE_IN_ERROR_MSG = re.compile(r"\(([A-Z][A-Z0-9_]+)\)\s*$")
@@ -26,7 +27,9 @@ def error_from_response(response: requests.Response) -> KeyProtectError:
     target); keys are matched case-insensitively, as IBM's Go client does. Without reasons
     the code comes from the "(CODE)" that ends errorMsg, then IAM's `errorCode`, then
     UNAUTHORIZED_ERR for a 401 with only an errorMsg (DOC:errors #34), then
-    `HTTP_<status>`. A body that is not JSON is described, never quoted.
+    `HTTP_<status>`. A body that is not JSON is described, never quoted. byoklib's mock
+    adds a `Byoklib-Diagnosis: CODE: sentence` header to some refusals (the import
+    doctor); it is kept as `diagnosis` (None when absent, as from the real service).
     """
     status = response.status_code
     body = read_json(response)
@@ -40,8 +43,10 @@ def error_from_response(response: requests.Response) -> KeyProtectError:
     message = (_text(_field(reason, "message")) or error_msg
                or _text(_field(body, "errorMessage")) or _text(_field(body, "message"))
                or _describe(response))
-    return KeyProtectError(status, code, message, _target(_field(reason, "target")),
-                           error_msg or message)
+    error = KeyProtectError(status, code, message, _target(_field(reason, "target")),
+                            error_msg or message)
+    error.diagnosis = _text(response.headers.get(DIAGNOSIS_HEADER))
+    return error
 
 
 def _bare_401(status: int, error_msg: str | None) -> str | None:

@@ -22,27 +22,19 @@ Connecting to the real service (`KeyProtectClient.from_env()`), environment vari
     KP_API_KEY      an IBM Cloud API key exchanged at IAM (IBMCLOUD_API_KEY also works)
     KP_IAM_URL      IAM token endpoint (default https://iam.cloud.ibm.com/identity/token)
     KP_KEY_RING     optional key ring id, sent as x-kms-key-ring
-    KP_RETRIES      optional number of retries (see below; default 0)
+    KP_RETRIES      optional number of retries (default 0; see `transport`)
 
 Proxies and a CA bundle come from the usual variables (HTTPS_PROXY, NO_PROXY,
-REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE), read once per host by the client's own session rather
-than on every request; ~/.netrc is never read. Pass `session=` to use a session of your own.
-
-Retries are opt-in (`retries=N`), as in IBM's Python SDK (`enable_retries`): a 429 (rate
-limited, so not processed) is retried for any method; a 500, 502, 503 or 504 only for
-GET, HEAD, PUT and DELETE, because retrying a POST that the service may have carried out
-could create a second key. The wait is the answer's Retry-After when it has one, else
-0.5 s doubling with each attempt, never more than `max_retry_wait` seconds.
+REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE); ~/.netrc credentials are never sent. Retries are
+opt-in (`retries=N`, `max_retry_wait`) and done by urllib3 (`transport`); IAM is `iam`.
+Pass `session=` to use a session of your own.
 """
 from __future__ import annotations
 
 import json
 import os
-import random
-import time
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
-from urllib.parse import quote, urlsplit
+from datetime import datetime
+from urllib.parse import quote
 
 import requests
 
@@ -58,18 +50,15 @@ from .answers import (
     read_resource,
     read_resources,
 )
+from .iam import IAM_URL, iam_token, token_source
 from .token import ImportToken, prepare_secure_import
+from .transport import mount_retries, new_session, retry_policy
 
 DEFAULT_URL = "https://us-south.kms.cloud.ibm.com"
-IAM_URL = "https://iam.cloud.ibm.com/identity/token"
-APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
 # The request content types IBM's Python and Java clients send, so the mock is exercised
 # with what real clients send rather than only with plain application/json.
 ACTION_TYPES = {action: action_type(action) for action in ("wrap", "unwrap", "rewrap", "rotate")}
 _NO_BODY = object()
-RETRY_ANY_METHOD = frozenset({429})
-RETRY_IDEMPOTENT = frozenset({500, 502, 503, 504})
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 
 
 class KeyProtectClient:
@@ -86,11 +75,9 @@ class KeyProtectClient:
                  retries: int = 0, max_retry_wait: float = 30):
         if not url or not instance_id:
             raise ValueError("a service URL and an instance id are required")
-        if not isinstance(retries, int) or retries < 0:
-            raise ValueError("retries must be a whole number, 0 or more")
+        retry_policy(retries, max_retry_wait)   # refuses a bad value before anything else
         self.retries = retries
         self.max_retry_wait = max_retry_wait
-        self.sleep = time.sleep   # replaceable, so tests need not wait
         self._new_token = None    # set by from_api_key: fetches a fresh IAM token
         self.url = _base_url(url)
         self.instance_id = instance_id
@@ -99,7 +86,11 @@ class KeyProtectClient:
         self.correlation_id = correlation_id
         self.set_token(token)
         self._owns_session = session is None
-        self.session = session if session is not None else new_session()
+        if session is None:
+            session = new_session(retries, max_retry_wait)
+        elif retries:   # a session of the caller's: retry only the service's requests
+            mount_retries(session, self.url + API_PREFIX, retries, max_retry_wait)
+        self.session = session
         self.last_response: requests.Response | None = None
 
     # --- construction from credentials ---------------------------------------------------
@@ -116,7 +107,7 @@ class KeyProtectClient:
         token = iam_token(api_key, iam_url, session=session)
         client = cls(url, instance_id, token, session=session, **options)
         client._owns_session = own
-        client._new_token = lambda: iam_token(api_key, iam_url, session=session)
+        client._new_token = token_source(api_key, iam_url, session=session)
         return client
 
     @classmethod
@@ -183,26 +174,13 @@ class KeyProtectClient:
             self.last_response = response
             return response
 
-        response = send()
+        response = send()   # retried by the session's adapter (transport.py)
         if response.status_code == 401 and self._new_token is not None:
             self.set_token(self._new_token())   # the IAM token may have expired
-            response = send()
-        for attempt in range(self.retries):
-            if not _retryable(method, response.status_code):
-                break
-            self.sleep(self._retry_wait(response, attempt))
             response = send()
         if not 200 <= response.status_code < 300:
             raise error_from_response(response)
         return response
-
-    def _retry_wait(self, response: requests.Response, attempt: int) -> float:
-        """Retry-After (seconds or an HTTP date) when given, else 0.5 s doubling with a
-        little jitter; never over `max_retry_wait`."""
-        wait = _retry_after(response.headers.get("Retry-After"))
-        if wait is None:
-            wait = 0.5 * 2 ** attempt * random.uniform(0.8, 1.2)
-        return max(0.0, min(wait, self.max_retry_wait))
 
     def _authorize(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         # Given as requests' `auth`, not as a plain header: without an auth of its own,
@@ -412,89 +390,6 @@ def byok_import(client: KeyProtectClient, key_material: bytes, name: str, *,
     return client.create_key(name, extractable=False, description=description,
                              expiration_date=expiration_date, prefer=prefer,
                              **_as_kwargs(fields))
-
-
-def _retryable(method: str, status: int) -> bool:
-    return status in RETRY_ANY_METHOD or (status in RETRY_IDEMPOTENT
-                                          and method.upper() in IDEMPOTENT_METHODS)
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdecimal():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return (when - datetime.now(timezone.utc)).total_seconds()
-
-
-class _SettledSession(requests.Session):
-    """A `requests.Session` that reads its proxies and CA bundle from the environment once
-    per origin (scheme and host), as httpx does once per client, instead of on every
-    request: requests scans all of `os.environ` twice a request for them (about 0.3 ms of
-    a 1.5 ms round trip on a loopback here). It never reads ~/.netrc."""
-
-    def __init__(self):
-        super().__init__()
-        self.trust_env = False
-        self._settled: dict[tuple[str, str], dict] = {}
-
-    def request(self, method, url, **kwargs):
-        origin = tuple(urlsplit(url)[:2])
-        settled = self._settled.get(origin)
-        if settled is None:   # what requests' merge_environment_settings reads, read once
-            settled = self._settled[origin] = {
-                "proxies": requests.utils.get_environ_proxies(url),
-                "verify": os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")}
-        if kwargs.get("proxies") is None:
-            kwargs["proxies"] = dict(settled["proxies"])
-        if kwargs.get("verify") in (None, True) and settled["verify"]:
-            kwargs["verify"] = settled["verify"]
-        return super().request(method, url, **kwargs)
-
-
-def new_session() -> requests.Session:
-    """The keep-alive session a client makes for itself (see `_SettledSession`)."""
-    return _SettledSession()
-
-
-def iam_token(api_key: str, url: str = IAM_URL, session: requests.Session | None = None,
-              timeout: float = 30) -> str:
-    """Exchange an IBM Cloud API key for an IAM access token (form POST, apikey grant).
-    Failures raise `KeyProtectError` with IAM's errorCode; the key is never logged or
-    echoed in a message."""
-    if not api_key:
-        raise ValueError("an API key is required")
-    response = (session or requests).post(
-        url, data={"grant_type": APIKEY_GRANT, "apikey": api_key},
-        headers={"Accept": JSON}, auth=_no_credentials, timeout=timeout)
-    if not 200 <= response.status_code < 300:
-        raise _scrubbed(error_from_response(response), api_key)
-    body = read_json(response)
-    token = body.get("access_token") if isinstance(body, dict) else None
-    if not isinstance(token, str) or not token:
-        raise KeyProtectError(response.status_code, UNEXPECTED_RESPONSE,
-                              "IAM answered without an access_token")
-    return token
-
-
-def _no_credentials(request: requests.PreparedRequest) -> requests.PreparedRequest:
-    """An explicit `auth` that adds nothing: the API key in the form is the credential, and
-    without an auth of its own requests would add Basic credentials from ~/.netrc."""
-    return request
-
-
-def _scrubbed(error: KeyProtectError, secret: str) -> KeyProtectError:
-    if secret not in str(error) and secret not in (error.error_msg or ""):
-        return error
-    return KeyProtectError(error.status, error.code, f"{error.code} (message withheld)",
-                           error.target, f"{error.code} (message withheld)")
 
 
 # --- request helpers ----------------------------------------------------------------------

@@ -13,7 +13,8 @@ import pytest
 import requests
 
 from byoklib import KeyProtectError, primitives
-from byoklib.client import KeyProtectClient, error_from_response, iam_token
+from byoklib.client import KeyProtectClient, error_from_response, iam_token, new_session
+from byoklib.client import transport
 
 SECRET = "sUp3r-s3cret-api-key"
 
@@ -286,26 +287,16 @@ def test_netrc_credentials_never_replace_the_bearer_token(scripted, client, tmp_
     assert "authorization" not in scripted.last["headers"]
 
 
-def test_proxies_from_the_environment_are_used_and_read_once_per_origin(scripted, monkeypatch):
+def test_proxies_from_the_environment_are_used(scripted, monkeypatch):
     # The scripted server plays an HTTP proxy: requests sends it the absolute URL.
     for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", scripted.url)
-    scans = []
-    real = urllib.request.getproxies_environment
-    monkeypatch.setattr(urllib.request, "getproxies_environment",
-                        lambda: scans.append(1) or real())
     with KeyProtectClient("http://kp.invalid", "inst-1", "abc.def") as client:
         scripted.reply(200, {"resources": [{"id": "k1"}]})
         client.get_key("k1")
-        first = len(scans)
-        for _ in range(3):
-            scripted.reply(200, {"resources": [{"id": "k1"}]})
-            client.get_key("k1")
-        assert scripted.last["path"] == "http://kp.invalid/api/v2/keys/k1"
-        assert scripted.last["headers"]["authorization"] == "Bearer abc.def"
-    # requests alone scans all of os.environ on every request
-    assert first >= 1 and len(scans) == first
+    assert scripted.last["path"] == "http://kp.invalid/api/v2/keys/k1"
+    assert scripted.last["headers"]["authorization"] == "Bearer abc.def"
 
 
 class Recording(requests.adapters.BaseAdapter):
@@ -399,11 +390,12 @@ def test_constructor_refuses_empty_credentials():
 # --- retries (opt-in) ----------------------------------------------------------------------
 
 @pytest.fixture
-def retrying(scripted):
+def retrying(scripted, monkeypatch):
+    waits = []
+    monkeypatch.setattr(transport, "pause", waits.append)   # record the waits, not sleep
     with KeyProtectClient(scripted.url, "inst-1", "abc.def", retries=2,
                           max_retry_wait=5) as c:
-        c.waits = []
-        c.sleep = c.waits.append   # record the waits instead of sleeping
+        c.waits = waits
         yield c
 
 
@@ -432,7 +424,7 @@ def test_retry_after_as_a_date_and_the_wait_cap(scripted, retrying):
     scripted.reply(200, KEY)
     assert retrying.get_key("k1")["id"] == "k1"
     assert retrying.waits[0] == 5                               # capped at max_retry_wait
-    assert 0.4 <= retrying.waits[1] <= 1.2                      # 0.5 s * 2 ** 1, jittered
+    assert 1.0 <= retrying.waits[1] <= 1.2                      # 0.5 s * 2 ** 1, jittered
 
 
 def test_a_5xx_is_not_retried_for_a_post(scripted, retrying):
@@ -497,3 +489,72 @@ def test_a_bearer_token_client_does_not_retry_a_401(scripted, client):
     with pytest.raises(KeyProtectError):
         client.get_key("k1")
     assert len(scripted.requests) == 1
+
+
+def test_a_5xx_is_retried_for_put_and_delete_and_a_429_for_any_method(scripted, retrying):
+    scripted.reply(503, b"")
+    scripted.reply(204)
+    retrying.set_instance_policy_key_create_import_access(enforce_token=True)   # a PUT
+    scripted.reply(500, b"")
+    scripted.reply(204)
+    retrying.delete_key("k1")
+    assert [r["method"] for r in scripted.requests] == ["PUT", "PUT", "DELETE", "DELETE"]
+    scripted.reply(429, b"")                  # POST /actions/disable, no Retry-After
+    scripted.reply(204)
+    retrying.disable_key("k1")
+    assert len(scripted.requests) == 6
+    assert retrying.waits == [0, 0, 0]        # urllib3's backoff: the first retry at once
+
+
+def test_a_503_with_retry_after_is_still_not_retried_for_a_post(scripted, retrying):
+    # urllib3's own rule would retry it (503 is in its Retry-After list).
+    scripted.reply(503, b"", {"Retry-After": "1"})
+    with pytest.raises(KeyProtectError):
+        retrying.create_key("n")
+    assert len(scripted.requests) == 1
+
+
+def test_a_session_of_the_callers_gets_retries_for_the_service_only(scripted, monkeypatch):
+    monkeypatch.setattr(transport, "pause", lambda seconds: None)
+    session = requests.Session()
+    with KeyProtectClient(scripted.url, "i", "t", session=session, retries=1) as client:
+        scripted.reply(429, b"")
+        scripted.reply(200, KEY)
+        assert client.get_key("k1")["id"] == "k1"
+    assert len(scripted.requests) == 2
+    scripted.reply(429, b"")                  # elsewhere on the same session: not retried
+    assert session.get(scripted.url + "/elsewhere").status_code == 429
+    assert len(scripted.requests) == 3
+
+
+def test_new_session_has_the_retry_policy_and_refuses_bad_counts():
+    with new_session(retries=3, max_retry_wait=7) as session:
+        policy = session.get_adapter("https://kp.example").max_retries
+    assert isinstance(policy, transport.KeyProtectRetry)
+    assert (policy.total, policy.backoff_max, policy.retry_after_max) == (3, 7, 7)
+    for bad in (-1, True, 2.0):
+        with pytest.raises(ValueError):
+            new_session(retries=bad)
+
+
+def test_a_network_failure_is_not_retried_and_stays_a_requests_exception(monkeypatch):
+    import socket
+    with socket.socket() as probe:            # a port with nothing listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with KeyProtectClient(f"http://127.0.0.1:{port}", "i", "t", retries=3) as client:
+        with pytest.raises(requests.ConnectionError):
+            client.get_key("k1")
+
+
+def test_a_diagnosis_header_is_kept_on_the_error(scripted, client):
+    scripted.reply(400, kp_error(400, "INCORRECT_NONCE_IV_ERR", "no"),
+                   {"Byoklib-Diagnosis": "NONCE_AS_TEXT: the base64 text was sealed"})
+    with pytest.raises(KeyProtectError) as info:
+        client.create_key("n")
+    assert info.value.diagnosis == "NONCE_AS_TEXT: the base64 text was sealed"
+    assert info.value.code == "INCORRECT_NONCE_IV_ERR"       # the body's answer, unchanged
+    scripted.reply(400, kp_error(400, "INCORRECT_NONCE_IV_ERR", "no"))
+    with pytest.raises(KeyProtectError) as info:
+        client.create_key("n")
+    assert info.value.diagnosis is None                       # the real service sends none
