@@ -46,7 +46,6 @@ from .answers import (
     UNEXPECTED_RESPONSE,
     decode_fields,
     error_from_response,
-    read_json,
     read_resource,
     read_resources,
 )

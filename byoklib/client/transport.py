@@ -10,7 +10,7 @@ stay `requests` exceptions; redirects are never followed.
 """
 from __future__ import annotations
 
-from time import sleep as pause   # module-level, so tests can record the waits
+from time import sleep as pause  # module-level, so tests can record the waits
 
 import requests
 from requests.adapters import HTTPAdapter
