@@ -94,7 +94,9 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    from byoklib import __version__
     parser = argparse.ArgumentParser(prog="python -m byoklib")
+    parser.add_argument("--version", action="version", version=f"byoklib {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, add_arguments, _) in COMMANDS.items():
         add_arguments(subparsers.add_parser(name, help=help_text))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 import requests
@@ -163,7 +164,7 @@ def pytest_collection_modifyitems(config, items):
 
 # --- the browser test's screenshots, listed on the controller (also under pytest-xdist) ------
 
-_SCREENSHOTS = data_path().parent / "build" / "lab-screenshots"
+_SCREENSHOTS = Path(__file__).resolve().parent.parent / "build" / "lab-screenshots"
 
 
 def pytest_sessionstart(session):
