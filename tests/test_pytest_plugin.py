@@ -3,10 +3,9 @@
 Each test writes a small test module into a fresh folder outside the repository and runs
 pytest on it there (in this process, as pytester does by default: a subprocess costs a
 second or more of start-up each, and one test below checks a subprocess run), so this
-suite's conftest and fixtures are out of sight. The plugin is named with
-`-p byoklib.pytest_plugin`: the repository's byoklib may be imported from PYTHONPATH
-without its entry point installed; tests/test_package.py checks the entry point itself,
-from a wheel in a fresh virtualenv.
+suite's conftest and fixtures are out of sight. Where byoklib is not installed with its entry point (imported from PYTHONPATH),
+the plugin is named with `-p byoklib.pytest_plugin`; tests/test_package.py checks the
+entry point itself, from a wheel in a fresh virtualenv.
 """
 import re
 import time
@@ -16,7 +15,14 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-PLUGIN = ("-p", "byoklib.pytest_plugin", "-p", "no:cacheprovider")
+def _installed() -> bool:
+    """Whether pytest loads the plugin by itself (byoklib installed with its entry point):
+    then naming it again with -p would register it twice."""
+    from importlib.metadata import entry_points
+    return any(ep.value == "byoklib.pytest_plugin" for ep in entry_points(group="pytest11"))
+
+
+PLUGIN = (() if _installed() else ("-p", "byoklib.pytest_plugin")) + ("-p", "no:cacheprovider")
 
 
 def run(pytester, *args, subprocess=False):
