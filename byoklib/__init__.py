@@ -12,7 +12,7 @@ import os
 from importlib.resources import files
 from pathlib import Path
 
-__version__ = "0.2.0"
+__version__ = "0.1.0"
 
 _EXPORTS = {
     "errors": ["KeyProtectError", "CATALOGUE"],
