@@ -128,7 +128,7 @@ def test_the_checks_see_an_answer_the_document_does_not_describe():
                    "X-Kms-Key-Ring check every other call makes; the document says so")
 def test_registrations_of_all_keys_refuse_an_unknown_key_ring():
     with running_server() as server:
-        headers = {**HEADERS, "x-kms-key-ring": "no-such-ring"}
+        headers = {**HEADERS, "X-Kms-Key-Ring": "no-such-ring"}
         listed = requests.get(server.url + "/api/v2/keys", headers=headers, timeout=30)
         registrations = requests.get(server.url + "/api/v2/keys/registrations",
                                      headers=headers, timeout=30)
@@ -138,7 +138,7 @@ def test_registrations_of_all_keys_refuse_an_unknown_key_ring():
 
 # --- the fuzzer -------------------------------------------------------------------------
 
-HEADERS = {"Authorization": "Bearer fuzz-token", "bluemix-instance": "fuzz-instance"}
+HEADERS = {"Authorization": "Bearer fuzz-token", "Bluemix-Instance": "fuzz-instance"}
 EXAMPLES = 8           # per operation and mode: 27 operations x 3 modes, about 470 requests
 FINDINGS: list[tuple[str, str, int, str]] = []
 COUNTS = {"examples": 0, "operations": set()}
@@ -192,7 +192,7 @@ def test_fuzz(schema, fuzzed_server, label, mode):
         pytest.skip("no {id} in this path")
     fixed = {"id": real_key(fuzzed_server)} if mode == "real key" else None
     # on a real key, its own ring: a generated x-kms-key-ring would hide it (404)
-    headers = {**HEADERS, "x-kms-key-ring": "default"} if mode == "real key" else HEADERS
+    headers = {**HEADERS, "X-Kms-Key-Ring": "default"} if mode == "real key" else HEADERS
     generation = GenerationMode.NEGATIVE if mode == "negative" else GenerationMode.POSITIVE
     if mode == "negative" and "requestBody" not in operation.definition.raw and not any(
             p.get("in") == "query" for p in operation.definition.raw.get("parameters", [])):
