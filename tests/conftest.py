@@ -152,8 +152,9 @@ def run_order(nodeid: str) -> int:
     """
     if nodeid.startswith("tests/test_browser.py") or "07_timing" in nodeid:
         return 0
-    if nodeid.startswith(("notebooks/", "tests/test_notebooks.py::Test_")):
-        return 1
+    if nodeid.startswith(("notebooks/", "tests/test_notebooks.py::Test_",
+                          "tests/test_package.py", "tests/api/test_openapi.py")):
+        return 1   # the wheel in a fresh venv (~45 s) and the fuzzer (~20-45 s) too
     return 2
 
 
