@@ -8,6 +8,8 @@ missing optional dependency (pandas for timing) only matters when used.
 from __future__ import annotations
 
 import importlib
+import os
+from importlib.resources import files
 from pathlib import Path
 
 __version__ = "0.1.0"
@@ -37,11 +39,15 @@ _EXPORTS = {
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE) + ["data_path", "DATA_DIR"]
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+# What byoklib reads at run time (TEST-ONLY key pairs, test vectors) is package data, so an
+# installed wheel finds it from any folder; data/README.md says where each file came from.
+# Installed as files (wheels and editable installs are), so a plain Path serves.
+DATA_DIR = Path(os.fspath(files("byoklib") / "data"))
 
 
 def data_path(*parts: str) -> Path:
-    """A file under the repository's `data/` folder, wherever the kernel was started."""
+    """A file of byoklib's package data (`byoklib/data/`), wherever the kernel was started:
+    `data_path("test-only", "token-key-1.pem")`, `data_path("vectors", "aes_gcm.json")`."""
     return DATA_DIR.joinpath(*parts)
 
 

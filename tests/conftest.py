@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 import requests
@@ -151,8 +152,9 @@ def run_order(nodeid: str) -> int:
     """
     if nodeid.startswith("tests/test_browser.py") or "07_timing" in nodeid:
         return 0
-    if nodeid.startswith(("notebooks/", "tests/test_notebooks.py::Test_")):
-        return 1
+    if nodeid.startswith(("notebooks/", "tests/test_notebooks.py::Test_",
+                          "tests/test_package.py", "tests/api/test_openapi.py")):
+        return 1   # the wheel in a fresh venv (~45 s) and the fuzzer (~20-45 s) too
     return 2
 
 
@@ -173,7 +175,7 @@ def pytest_collection_modifyitems(config, items):
 
 # --- the browser test's screenshots, listed on the controller (also under pytest-xdist) ------
 
-_SCREENSHOTS = data_path().parent / "build" / "lab-screenshots"
+_SCREENSHOTS = Path(__file__).resolve().parent.parent / "build" / "lab-screenshots"
 
 
 def pytest_sessionstart(session):

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from conftest import reason, secure_fields
 
-from byoklib import data_path, errors, protocol
+from byoklib import errors, protocol
 from byoklib.errors import CATALOGUE, RULES, Source, mock_choices_table, rule
 
 IBM = ("https://cloud.ibm.com/docs/key-protect?topic=key-protect-",
@@ -82,7 +83,7 @@ def test_source_prints_kind_note_and_url():
 
 
 def test_the_readmes_table_of_the_mocks_choices_is_the_catalogues():
-    readme = data_path("..", "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert mock_choices_table() in readme
 
 

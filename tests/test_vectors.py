@@ -1,6 +1,6 @@
 """Published known-answer tests run through byoklib.primitives, unchanged.
 
-The vectors live in data/vectors/ (see data/README.md for where each was copied from).
+The vectors live in byoklib/data/vectors/ (see data/README.md for where each was copied from).
 A primitive that passes its own round-trip tests can still be wrong in a way that
 round-trips (wrong counter start, wrong hash in OAEP); only someone else's numbers catch
 that. So every case here compares with bytes we did not produce.

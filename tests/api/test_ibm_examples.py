@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from conftest import secure_fields
 
-from byoklib import data_path
-
-EXAMPLES = data_path("ibm-examples")
+# test fixtures, not package data: they stay in the repository's data/ folder
+EXAMPLES = Path(__file__).resolve().parents[2] / "data" / "ibm-examples"
 JSON_TYPE = re.compile(r"application/(json|vnd\.ibm\.[a-z_.]+\+json)(\s*;.*)?$")
 
 
@@ -33,7 +33,7 @@ def shape(value):
 
 
 def test_every_example_names_an_ibm_source_and_is_listed_in_the_readme():
-    listed = (data_path("README.md")).read_text()
+    listed = (EXAMPLES.parent / "README.md").read_text()
     files = sorted(EXAMPLES.glob("*.json"))
     assert files
     for path in files:

@@ -92,6 +92,8 @@ class KeyProtectApp:
 
     def handle(self, request: ApiRequest) -> Reply:
         handler, args = route(request)
+        if getattr(handler, "public", False):   # /openapi.json: no token or instance needed
+            return handler(Call(self.service, request, "", args))
         try:
             token = bearer_token(request)
             instance = instance_id(request)

@@ -320,6 +320,20 @@ def _registrations(call: Call, key_id) -> Reply:
         call.query("totalCount"), call.query("preventKeyDeletion")))
 
 
+def get_openapi(call: Call) -> Reply:
+    """This mock's API as an OpenAPI 3 document (openapi.json beside this module), for
+    anyone: it needs no token and no instance (`public`)."""
+    global _OPENAPI
+    if _OPENAPI is None:
+        from importlib.resources import files
+        _OPENAPI = files("byoklib.mock.http").joinpath("openapi.json").read_bytes()
+    return Reply(200, _OPENAPI, [("Content-Type", JSON), ("Content-Length", str(len(_OPENAPI)))])
+
+
+get_openapi.public = True
+_OPENAPI: bytes | None = None
+
+
 def _keys(resources: list[dict]) -> dict:
     return collection(protocol.KEY, resources)
 
@@ -353,6 +367,7 @@ API = {
                                               "DELETE": delete_key_alias},
     "/api/v2/key_rings": {"GET": list_key_rings},
     "/api/v2/key_rings/<ring_id>": {"POST": create_key_ring, "DELETE": delete_key_ring},
+    "/openapi.json": {"GET": get_openapi},
 }
 
 # What a failed call's errorMsg says could not be done ("Bad Request: Key could not be
