@@ -3,6 +3,7 @@ the request picture measures its sizes from the request it is given."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import matplotlib
 
@@ -37,7 +38,7 @@ def test_the_sequence_numbers_every_message_between_the_four_parties():
 def test_the_readme_picture_is_the_sequence_diagram():
     import matplotlib.image
 
-    height, width, _ = matplotlib.image.imread(data_path("flow.png")).shape
+    height, width, _ = matplotlib.image.imread(Path(__file__).resolve().parents[2] / "data" / "flow.png").shape
     figure_width, figure_height = pictures.draw_sequence().figure.get_size_inches()
     assert (width, height) == (round(figure_width * 100), round(figure_height * 100))
 
