@@ -35,7 +35,7 @@ def run(pytester, *args, subprocess=False):
 
 
 def test_key_protect_serves_a_fresh_mock_with_a_client(pytester):
-    pytester.makepyfile(test_app="""
+    pytester.makepyfile(test_user_app="""
         import requests
 
         def test_one(key_protect):
@@ -53,7 +53,7 @@ def test_key_protect_serves_a_fresh_mock_with_a_client(pytester):
 
 
 def test_the_clock_moves_only_when_told(pytester):
-    pytester.makepyfile(test_clock="""
+    pytester.makepyfile(test_user_clock="""
         from byoklib import KeyProtectError
         from byoklib.mock.service import ManualClock
         import pytest
@@ -73,7 +73,7 @@ def test_the_clock_moves_only_when_told(pytester):
 
 
 def test_strict_mode_by_marker_and_by_option(pytester):
-    pytester.makepyfile(test_strict="""
+    pytester.makepyfile(test_user_strict="""
         import pytest
         from byoklib import KeyProtectError
 
@@ -98,12 +98,12 @@ def test_strict_mode_by_marker_and_by_option(pytester):
     """)
     result = run(pytester)
     result.assert_outcomes(passed=2, failed=1)   # the session mock is open by default
-    result.stdout.fnmatch_lines(["*FAILED test_strict.py::test_session*"])
+    result.stdout.fnmatch_lines(["*FAILED test_user_strict.py::test_session*"])
     run(pytester, "--key-protect-strict", "-k", "marked or session").assert_outcomes(passed=2)
 
 
 def test_test_only_key_pairs_make_token_creation_instant(pytester):
-    pytester.makepyfile(test_keys="""
+    pytester.makepyfile(test_user_keys="""
         import time
         import pytest
         from byoklib import byok_import, data_path, generate_key_material, public_key_pem
@@ -130,7 +130,7 @@ def test_test_only_key_pairs_make_token_creation_instant(pytester):
 
 
 def test_fresh_key_pairs_by_default(pytester):
-    pytester.makepyfile(test_fresh="""
+    pytester.makepyfile(test_user_fresh="""
         from byoklib import data_path, load_private_key, public_key_pem
 
         def test_token(key_protect):
@@ -143,7 +143,7 @@ def test_fresh_key_pairs_by_default(pytester):
 
 
 def test_session_fixture_is_one_mock(pytester):
-    pytester.makepyfile(test_shared="""
+    pytester.makepyfile(test_user_shared="""
         def test_first(key_protect_session):
             key_protect_session.client.create_root_key("shared")
 
@@ -154,7 +154,7 @@ def test_session_fixture_is_one_mock(pytester):
 
 
 def test_an_unknown_marker_option_is_a_usage_error(pytester):
-    pytester.makepyfile(test_typo="""
+    pytester.makepyfile(test_user_typo="""
         import pytest
 
         @pytest.mark.key_protect(stric=True)
@@ -167,7 +167,7 @@ def test_an_unknown_marker_option_is_a_usage_error(pytester):
 
 
 def test_the_plugin_lists_its_fixtures_and_marker(pytester):
-    pytester.makepyfile(test_nothing="def test_nothing():\n    pass\n")
+    pytester.makepyfile(test_user_nothing="def test_nothing():\n    pass\n")
     fixtures = run(pytester, "--fixtures")
     fixtures.stdout.fnmatch_lines(["key_protect *", "*fresh Key Protect mock*",
                                    "key_protect_session *"])
@@ -176,7 +176,7 @@ def test_the_plugin_lists_its_fixtures_and_marker(pytester):
 
 
 def test_unused_the_plugin_imports_nothing_of_the_mock(pytester):
-    pytester.makepyfile(test_plain="""
+    pytester.makepyfile(test_user_plain="""
         import sys
 
         def test_plain():
@@ -195,5 +195,5 @@ def test_the_readme_example_runs_with_ibms_sdk(pytester):
     example = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     assert "def test_" in example and "key_protect" in example
     assert len([line for line in example.splitlines() if line.strip()]) <= 13
-    pytester.makepyfile(test_readme=example)
+    pytester.makepyfile(test_user_readme=example)
     run(pytester).assert_outcomes(passed=1)
