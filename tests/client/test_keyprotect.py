@@ -1,7 +1,7 @@
 """The client against the mock over real HTTP on 127.0.0.1: the whole BYOK flow, the key
 lifecycle, and the protocol's failures arriving as KeyProtectError with the documented code.
 
-The server hands out the TEST-ONLY key pairs in data/test-only instead of generating
+The server hands out the TEST-ONLY key pairs in byoklib/data/test-only instead of generating
 RSA-4096 keys, and time rules are exercised by moving the server's clock, never by sleeping.
 Each test gets its own instance id, so tests share the server but not tokens or keys.
 """

@@ -1,6 +1,6 @@
 """The client's half of the protocol: parsing a retrieved token and preparing an import.
 
-Round trips decrypt with the TEST-ONLY private keys in data/test-only, so these tests
+Round trips decrypt with the TEST-ONLY private keys in byoklib/data/test-only, so these tests
 check the bytes a service would receive, not just that something came out.
 """
 import base64
