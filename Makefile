@@ -32,10 +32,12 @@ bench: setup
 html: setup
 	$(PY) tests/render_html.py build/html
 
-# The slow learner's paths: Binder's config as repo2docker reads it, and a fresh venv from
+# The slow paths, each a fresh virtualenv (minutes; CI runs them after `make test`): Binder's
+# config as repo2docker reads it, the wheel installed and used outside the repository
+# (tests/test_package.py), and a fresh venv from
 # binder/requirements.txt alone running 00_welcome (minutes: a full pip install).
 paths: setup
-	$(PY) -m pytest -m paths tests/test_paths.py
+	$(PY) -m pytest -m "paths or package" tests/test_paths.py tests/test_package.py
 
 # The README's two commands in a fresh clone of HEAD, timed (make test; make lab until it answers).
 fresh-machine:

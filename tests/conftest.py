@@ -6,6 +6,7 @@ key pairs, so the suite never generates RSA-4096 keys it does not need.
 """
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +20,10 @@ from byoklib.mock.hsm import HSM, fixed_key_pairs
 from byoklib.mock.service import KeyProtectService, ManualClock
 
 TOKEN_KEY_FILES = [data_path("test-only", f"token-key-{n}.pem") for n in (1, 2, 3)]
+# The notebooks' own mock (tutorial.notebook.connect) takes its tokens from those TEST-ONLY
+# pairs too: nbval's, papermill's and JupyterLab's kernels inherit this. Set before any
+# worker starts a kernel; a learner's run never has it.
+os.environ.setdefault("BYOKLIB_TEST_ONLY_TOKEN_KEYS", "1")
 KEY_TYPE = "application/vnd.ibm.kms.key+json"
 START = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 

@@ -32,6 +32,18 @@ from byoklib.errors import KeyProtectError
 from byoklib.errors import rule as _rule
 
 ENV_URL, ENV_INSTANCE, ENV_API_KEY, ENV_TOKEN = "KP_URL", "KP_INSTANCE_ID", "KP_API_KEY", "KP_TOKEN"
+# Set by the test suite (tests/conftest.py): the notebook's mock makes its tokens from the
+# TEST-ONLY key pairs instead of generating RSA-4096 pairs, which is what costs the suite
+# most of its time; a learner's run never sets it.
+ENV_TEST_ONLY_KEYS = "BYOKLIB_TEST_ONLY_TOKEN_KEYS"
+
+
+def test_only_key_pairs():
+    """A key-pair source cycling through the packaged TEST-ONLY token keys."""
+    from byoklib import data_path
+    from byoklib.mock.hsm import fixed_key_pairs
+
+    return fixed_key_pairs([data_path("test-only", f"token-key-{i}.pem") for i in (1, 2, 3)])
 
 
 # --- connecting ---------------------------------------------------------------------------
@@ -91,6 +103,8 @@ def connect(url: str = "", instance_id: str = "", api_key: str = "", token: str 
                          "API key or a bearer token; give none of them for the local mock")
     from byoklib.mock import running_server
 
+    if os.environ.get(ENV_TEST_ONLY_KEYS) and "key_pair_source" not in server_options:
+        server_options["key_pair_source"] = test_only_key_pairs()
     with running_server(**server_options) as server:
         client = KeyProtectClient(server.url, instance_for_mock, "learner-token")
         yield Connection(client, server)
