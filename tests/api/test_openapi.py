@@ -123,9 +123,6 @@ def test_the_checks_see_an_answer_the_document_does_not_describe():
     assert "Undocumented status code" in str(found.value)
 
 
-@pytest.mark.xfail(strict=True, reason="fuzzer finding in byoklib/mock/service/lifecycle.py "
-                   "(not this helper's file): list_registrations without a key id skips the "
-                   "X-Kms-Key-Ring check every other call makes; the document says so")
 def test_registrations_of_all_keys_refuse_an_unknown_key_ring():
     with running_server() as server:
         headers = {**HEADERS, "X-Kms-Key-Ring": "no-such-ring"}

@@ -104,6 +104,8 @@ class Lifecycle(ServiceCore):
         with self._reading(instance_id) as instance:
             if key_id is not None:
                 self._key(instance, key_id)
+            else:
+                self._check_scope(instance)   # an unknown key ring is 404, as everywhere
             extra = {"totalCount": 0} if total_count else {}
             return collection(REGISTRATION_TYPE, [], **extra)
 
