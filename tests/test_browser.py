@@ -136,24 +136,25 @@ class Screenshots:
         self.paths: list[Path] = []
 
 
-@pytest.fixture(scope="module")
-def screenshots():
-    # A fixed, git-ignored folder, so a reviewer finds the pictures of the last run.
+@pytest.fixture(scope="class")
+def screenshots(request):
+    # A fixed, git-ignored folder, so a reviewer finds the pictures of the last run; each
+    # half clears only its own notebooks' pictures (the other may be running beside it).
     folder = SCREENSHOTS
     folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.png"):
-        old.unlink()
+    for notebook in request.cls.notebooks:
+        (folder / f"{notebook.stem}.png").unlink(missing_ok=True)
     return folder, Screenshots()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def lab(tmp_path_factory):
     server = LabServer(tmp_path_factory.mktemp("lab"))
     yield server
     server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def browser_context(tmp_path_factory):
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
@@ -225,8 +226,7 @@ def committed_text(notebook: Path) -> str:
                      for c in nb["cells"] for o in c.get("outputs", []))
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_in_jupyterlab(notebook, lab, browser_context, screenshots):
+def run_in_jupyterlab(notebook, lab, browser_context, screenshots):
     folder, plugin = screenshots
     page = browser_context.new_page()
     console_errors = []
@@ -258,3 +258,27 @@ def test_notebook_runs_in_jupyterlab(notebook, lab, browser_context, screenshots
         fresh = "\n".join(c["text"] for c in result["cells"])
         assert "CHECKS PASSED" in fresh, f"{notebook.name}: the summary checks did not all pass"
     assert not console_errors, f"uncaught errors in the page: {console_errors}"
+
+
+# Two halves, each a class with its own JupyterLab and Chromium: under `--dist loadscope` a
+# class is one unit of work, so the two halves run side by side on two workers instead of
+# eleven notebooks queueing on one. Alternate notebooks go to each half, so each gets some
+# of the slow ones.
+class TestFirstHalf:
+    notebooks = NOTEBOOKS[0::2]
+
+    @pytest.mark.parametrize("notebook", notebooks, ids=lambda p: p.stem)
+    def test_notebook_runs_in_jupyterlab(self, notebook, lab, browser_context, screenshots):
+        run_in_jupyterlab(notebook, lab, browser_context, screenshots)
+
+
+class TestSecondHalf:
+    notebooks = NOTEBOOKS[1::2]
+
+    @pytest.mark.parametrize("notebook", notebooks, ids=lambda p: p.stem)
+    def test_notebook_runs_in_jupyterlab(self, notebook, lab, browser_context, screenshots):
+        run_in_jupyterlab(notebook, lab, browser_context, screenshots)
+
+
+def test_the_halves_cover_every_notebook_once():
+    assert sorted(TestFirstHalf.notebooks + TestSecondHalf.notebooks) == NOTEBOOKS
