@@ -127,7 +127,8 @@ CATALOGUE: dict[str, ReasonCode] = {r.code: r for r in [
        "with imported key material: Imported keys must be rotated manually",
        confirmed=False),
     # --- access ------------------------------------------------------------------
-    # DOC:errors #34: the body of a 401 is only its errorMsg, "Unauthorized: <this>"
+    # IBM's error-message page: the body of a 401 is only its errorMsg, "Unauthorized: <this>"
+    # (https://cloud.ibm.com/docs/key-protect?topic=key-protect-error-messages)
     _r("UNAUTHORIZED_ERR", 401, "The user does not have access to the specified resource",
        reasons_in_body=False),
     # strict mode's answer to a known token on another instance: DESIGN.md's public contract

@@ -26,7 +26,7 @@ def error_from_response(response: requests.Response) -> KeyProtectError:
     Key Protect bodies give `resources[0].errorMsg` and `reasons[0]` (code, message,
     target); keys are matched case-insensitively, as IBM's Go client does. Without reasons
     the code comes from the "(CODE)" that ends errorMsg, then IAM's `errorCode`, then
-    UNAUTHORIZED_ERR for a 401 with only an errorMsg (DOC:errors #34), then
+    UNAUTHORIZED_ERR for a 401 with only an errorMsg (IBM's error-message page), then
     `HTTP_<status>`. A body that is not JSON is described, never quoted. byoklib's mock
     adds a `Byoklib-Diagnosis: CODE: sentence` header to some refusals (the import
     doctor); it is kept as `diagnosis` (None when absent, as from the real service).
@@ -50,7 +50,7 @@ def error_from_response(response: requests.Response) -> KeyProtectError:
 
 
 def _bare_401(status: int, error_msg: str | None) -> str | None:
-    """Key Protect answers 401 with `errorMsg` alone (DOC:errors #34): UNAUTHORIZED_ERR."""
+    """Key Protect answers 401 with `errorMsg` alone (IBM's error-message page): UNAUTHORIZED_ERR."""
     return "UNAUTHORIZED_ERR" if status == 401 and error_msg else None
 
 

@@ -9,11 +9,12 @@ without details, and the tests prove no bad input gets that far.
 Access: `Authorization: Bearer <token>` is always required (nothing -> 401
 UNAUTHORIZED_ERR, another scheme -> 400 BEARER_SUB_EXTRACTION_ERR), as is a non-empty
 `bluemix-instance` header (400 INVALID_HEADER_ERR). In open mode (no grants) any bearer
-token may use any instance, created on first use. With grants (`{token: instance or set of
-instances}`) only granted tokens pass (401 UNAUTHORIZED_ERR, whose body has an `errorMsg`
-and no `reasons`, as DOC:errors #34 shows), each only for its own instances (403
-FORBIDDEN_ERR: the mock's code, kept because this suite's public contract promises a 403;
-IBM documents only the 401 for a user without access).
+token may use any instance; an instance is created by its first successful change. With
+grants (`{token: instance or set of instances}`) only granted tokens pass (401
+UNAUTHORIZED_ERR, whose body has an `errorMsg` and no `reasons`, as IBM's error-message
+page shows: https://cloud.ibm.com/docs/key-protect?topic=key-protect-error-messages), each
+only for its own instances (403 FORBIDDEN_ERR: the mock's code, kept because this suite's
+public contract promises a 403; IBM documents only the 401 for a user without access).
 
 Mock's choices (UNCONFIRMED behaviours of the real service) sit with the code that
 makes them: content types and bodies in `routes` (`reply`, `check_content_type`,
@@ -144,7 +145,8 @@ def bearer_token(request: ApiRequest) -> str:
     """The token of `Authorization: Bearer <token>`. No token at all -> 401
     UNAUTHORIZED_ERR; a value without the `Bearer` scheme -> 400 BEARER_SUB_EXTRACTION_ERR,
     the code IBM gives a token it cannot read ("the authorization header needs to be set
-    using this format: -H "authorization: Bearer $ACCESS_TOKEN"", DOC:errors)."""
+    using this format: -H "authorization: Bearer $ACCESS_TOKEN"", IBM's error-message
+    page: https://cloud.ibm.com/docs/key-protect?topic=key-protect-error-messages)."""
     value = request.header("Authorization").strip()
     scheme, _, token = value.partition(" ")
     if scheme.lower() == "bearer":
