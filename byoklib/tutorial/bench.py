@@ -16,7 +16,7 @@ absolute speed:
   AES-GCM in-process plus that bare round trip (goal: at most 1.10x each);
 - throughput of imports from 2 client threads against 1 (goal: at least 1.6x).
 
-The bare servers are Python's http.server in another process. Timing is for looking at:
+The bare servers and the in-process floors are in `floor`. Timing is for looking at:
 nothing here is asserted by the unit tests.
 """
 from __future__ import annotations
@@ -32,17 +32,25 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from byoklib import data_path, primitives
-from byoklib.client import KeyProtectClient, byok_import, new_session
+from byoklib import primitives
+from byoklib.client import KeyProtectClient, byok_import
 from byoklib.client.token import prepare_secure_import
 from byoklib.mock import running_server
 from byoklib.mock.hsm import KeyPairPool, fixed_key_pairs
+from byoklib.tutorial.floor import (
+    HEADERS,
+    TEST_KEYS,
+    b64,
+    bare_server,
+    crypto_step,
+    decryption_step,
+    import_body,
+    median_seconds,
+    round_trip,
+)
 from byoklib.tutorial.timing import measure
-
-TEST_KEYS = [data_path("test-only", f"token-key-{i}.pem") for i in (1, 2, 3)]
 
 # The goals of issue 5, once: the timing notebook shows its own figures beside them.
 TOKEN_GOAL = 0.10      # token creation / one bare RSA-4096 key generation, at most
@@ -57,10 +65,6 @@ class Figure:
     goal: str
     met: bool
     detail: str
-
-
-def median_seconds(fn, repeat: int, warmup: int = 1, label: str = "step") -> float:
-    return float(measure(fn, repeat=repeat, warmup=warmup, label=label)["seconds"].median())
 
 
 # --- token creation ------------------------------------------------------------------------
@@ -104,111 +108,6 @@ def token_creation(repeat: int = 5, key_pairs=None) -> float:
 
 
 # --- one secure import against its floor -----------------------------------------------------
-
-BARE_SERVER = r"""
-import base64, json, sys, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-# What a POST does besides reading the body and answering:
-#   (nothing)          the floor's HTTP round trip;
-#   decrypt KEY_FILE   parse the body, RSA-OAEP-SHA-256-decrypt its resources[0].payload
-#                      with that key and open the nonce with the material: the import's
-#                      server-side work in the simplest server;
-#   busy SECONDS       keep the CPU busy that long: what waiting for a server costs.
-work = None
-if sys.argv[1:2] == ["decrypt"]:
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import padding
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-    key = serialization.load_pem_private_key(open(sys.argv[2], "rb").read(), None)
-    pad = padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None)
-    def work(body):
-        resource = json.loads(body)["resources"][0]
-        material = key.decrypt(base64.b64decode(resource["payload"]), pad)
-        AESGCM(material).decrypt(base64.b64decode(resource["iv"]),
-                                 base64.b64decode(resource["encryptedNonce"]), None)
-elif sys.argv[1:2] == ["busy"]:
-    seconds = float(sys.argv[2])
-    def work(body):
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
-            pass
-
-class Bare(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"       # keep-alive, like the mock
-    disable_nagle_algorithm = True      # TCP_NODELAY
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if work:
-            work(body)
-        answer = b'{"ok": true}'
-        self.send_response(201)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-    def log_message(self, *args):
-        pass
-
-server = ThreadingHTTPServer(("127.0.0.1", 0), Bare)
-print(server.server_address[1], flush=True)
-server.serve_forever()
-"""
-
-
-@contextmanager
-def bare_server(*work: str):
-    """A keep-alive server on Python's standard http.server (TCP_NODELAY) in another
-    process; yields its URL. With no `work` it does nothing (the floor's round trip);
-    ("decrypt", key file) RSA-decrypts each body's payload and opens its nonce; ("busy",
-    seconds) keeps the CPU busy that long before answering (a diagnostic of the import)."""
-    process = subprocess.Popen([sys.executable, "-c", BARE_SERVER, *work],
-                               stdout=subprocess.PIPE, text=True)
-    try:
-        yield f"http://127.0.0.1:{int(process.stdout.readline())}/api/v2/keys"
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer bench",
-           "Bluemix-Instance": "bench"}
-
-
-def round_trip(session: requests.Session, url: str, body: bytes):
-    """One POST of `body` with an API call's headers; returns a callable to time."""
-    return lambda: session.post(url, data=body, headers=HEADERS)
-
-
-def bare_round_trip(body: bytes, repeat: int) -> float:
-    """Median seconds of one keep-alive POST of `body` to the do-nothing server."""
-    with bare_server() as url, new_session() as session:
-        return median_seconds(round_trip(session, url, body), repeat, warmup=3)
-
-
-def crypto_step():
-    """The cryptography of one import, done directly with `cryptography`: OAEP encrypt and
-    decrypt under RSA-4096, AES-GCM seal and open of a 12-byte nonce."""
-    private = primitives.load_private_key(TEST_KEYS[0].read_bytes())
-    public = private.public_key()
-    material, nonce, iv = os.urandom(32), os.urandom(12), os.urandom(12)
-    pad = primitives.oaep_padding()
-
-    def crypto():
-        aead = AESGCM(material)
-        sealed = aead.encrypt(iv, nonce, None)
-        aead.decrypt(iv, sealed, None)
-        private.decrypt(public.encrypt(material, pad), pad)
-
-    return crypto
-
-
-def import_body(fields: dict) -> bytes:
-    resource = {"type": "application/vnd.ibm.kms.key+json", "name": "bench-key",
-                "extractable": False, **fields}
-    return json.dumps({"metadata": {"collectionType": "application/vnd.ibm.kms.key+json",
-                                    "collectionTotal": 1}, "resources": [resource]}).encode()
-
 
 def secure_imports(server_url: str, count: int, threads: int = 1) -> float:
     """Seconds for `count` secure imports spread over `threads` clients, each with its own
@@ -356,19 +255,6 @@ def wrap_and_unwrap(repeat: int = 5, rounds: int = WRAP_ROUNDS) -> tuple[dict, d
             "unwrap / floor": ("unwrap", ("AES-GCM unwrap", "round trip (unwrap)"))})
         client.close()
     return ratios, {name: statistics.median(values) for name, values in samples.items()}
-
-
-def b64(data: bytes) -> str:
-    import base64
-    return base64.b64encode(data).decode()
-
-
-def decryption_step():
-    """One RSA-4096 OAEP-SHA-256 decryption, in this process, back to back."""
-    private = primitives.load_private_key(TEST_KEYS[0].read_bytes())
-    pad = primitives.oaep_padding()
-    ciphertext = private.public_key().encrypt(os.urandom(32), pad)
-    return lambda: private.decrypt(ciphertext, pad)
 
 
 THROUGHPUT_ROUNDS = 5

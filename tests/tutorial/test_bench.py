@@ -4,11 +4,11 @@ import pytest
 from byoklib.client import KeyProtectClient
 from byoklib.mock import running_server
 from byoklib.mock.hsm import fixed_key_pairs
-from byoklib.tutorial import bench
+from byoklib.tutorial import bench, floor
 
 
 def test_secure_imports_from_two_threads_all_land():
-    with running_server(key_pair_source=fixed_key_pairs(bench.TEST_KEYS)) as server:
+    with running_server(key_pair_source=fixed_key_pairs(floor.TEST_KEYS)) as server:
         admin = KeyProtectClient(server.url, "bench", "bench-token")
         admin.create_import_token(expiration=600, max_allowed_retrievals=10)
         elapsed = bench.secure_imports(server.url, 6, threads=2)
@@ -18,7 +18,7 @@ def test_secure_imports_from_two_threads_all_land():
 
 
 def test_bare_round_trip_reaches_a_server_in_another_process():
-    assert bench.bare_round_trip(b'{"resources": []}', repeat=2) > 0
+    assert floor.bare_round_trip(b'{"resources": []}', repeat=2) > 0
 
 
 def test_chart_and_csv_are_written(tmp_path):
@@ -37,21 +37,21 @@ def test_the_diagnostic_servers_decrypt_the_payload_and_keep_busy():
 
     from byoklib.client.token import ImportToken, prepare_secure_import
 
-    with running_server(key_pair_source=fixed_key_pairs(bench.TEST_KEYS)) as server:
+    with running_server(key_pair_source=fixed_key_pairs(floor.TEST_KEYS)) as server:
         client = KeyProtectClient(server.url, "bench", "bench-token")
         client.create_import_token(expiration=600, max_allowed_retrievals=1)
         token = client.get_import_token()   # sealed to TEST_KEYS[0], the first pair
         client.close()
     assert isinstance(token, ImportToken)
-    body = bench.import_body(prepare_secure_import(b"\x01" * 32, token))
-    with bench.bare_server("decrypt", str(bench.TEST_KEYS[0])) as url, requests.Session() as s:
-        assert bench.round_trip(s, url, body)().status_code == 201
-    with bench.bare_server("decrypt", str(bench.TEST_KEYS[1])) as url, requests.Session() as s:
+    body = floor.import_body(prepare_secure_import(b"\x01" * 32, token))
+    with floor.bare_server("decrypt", str(floor.TEST_KEYS[0])) as url, requests.Session() as s:
+        assert floor.round_trip(s, url, body)().status_code == 201
+    with floor.bare_server("decrypt", str(floor.TEST_KEYS[1])) as url, requests.Session() as s:
         with pytest.raises(requests.ConnectionError):   # another key: the decryption fails
-            bench.round_trip(s, url, body)()
-    with bench.bare_server("busy", "0.2") as url, requests.Session() as s:
+            floor.round_trip(s, url, body)()
+    with floor.bare_server("busy", "0.2") as url, requests.Session() as s:
         start = time.perf_counter()
-        assert bench.round_trip(s, url, body)().status_code == 201
+        assert floor.round_trip(s, url, body)().status_code == 201
         assert time.perf_counter() - start >= 0.2
 
 
@@ -60,7 +60,7 @@ def test_token_creation_from_pairs_already_made_generates_none(monkeypatch):
         raise AssertionError("an RSA key pair was generated")
 
     monkeypatch.setattr(bench.primitives, "generate_rsa_private_key", no_generation)
-    assert bench.token_creation(repeat=2, key_pairs=bench.TEST_KEYS[:2]) > 0
+    assert bench.token_creation(repeat=2, key_pairs=floor.TEST_KEYS[:2]) > 0
 
 
 def test_wrap_and_unwrap_rounds_give_both_ratios():
