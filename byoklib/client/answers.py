@@ -50,7 +50,8 @@ def error_from_response(response: requests.Response) -> KeyProtectError:
 
 
 def _bare_401(status: int, error_msg: str | None) -> str | None:
-    """Key Protect answers 401 with `errorMsg` alone (IBM's error-message page): UNAUTHORIZED_ERR."""
+    """Key Protect answers 401 with `errorMsg` alone (IBM's error-message page): that is
+    UNAUTHORIZED_ERR."""
     return "UNAUTHORIZED_ERR" if status == 401 and error_msg else None
 
 
