@@ -8,7 +8,8 @@ import pytest
 from conftest import reason, secure_fields
 
 from byoklib import errors, protocol
-from byoklib.errors import CATALOGUE, RULES, Source, mock_choices_table, rule
+from byoklib.errors import CATALOGUE, Source
+from byoklib.rules import RULES, mock_choices_table, rule
 
 IBM = ("https://cloud.ibm.com/docs/key-protect?topic=key-protect-",
        "https://github.com/IBM/")

@@ -8,7 +8,7 @@
   records a fact and says it; `checks.agree(...)` records one that several independent
   witnesses must compute alike (the table then names them).
 - `refused(call, rule=None)`: run a call that must fail and say how the service refused
-  it; with a rule's name (`byoklib.errors.RULES`), also what that rule expects and its source.
+  it; with a rule's name (`byoklib.rules.RULES`), also what that rule expects and its source.
 - `source_of(code)`: where a reason code is documented, from byoklib's catalogue.
 - `cite(*names)`: print rules of the service with their sources (an IBM page, or "the
   mock's choice"), so no notebook types a bound or a reason code of its own.
@@ -29,7 +29,7 @@ import platform
 from dataclasses import dataclass, field
 
 from byoklib.errors import KeyProtectError
-from byoklib.errors import rule as _rule
+from byoklib.rules import rule as _rule
 
 ENV_URL, ENV_INSTANCE, ENV_API_KEY, ENV_TOKEN = "KP_URL", "KP_INSTANCE_ID", "KP_API_KEY", "KP_TOKEN"
 # Set by the test suite (tests/conftest.py): the notebook's mock makes its tokens from the

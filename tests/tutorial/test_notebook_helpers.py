@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from byoklib.errors import CATALOGUE, KeyProtectError, rule
+from byoklib.errors import CATALOGUE, KeyProtectError
+from byoklib.rules import rule
 from byoklib.tutorial.notebook import Checks, as_expected, cite, refused, source_of
 
 
