@@ -1,9 +1,10 @@
 """Cross-checks through the real `openssl` command.
 
-byoklib does its cryptography with `cryptography` (which links OpenSSL's libcrypto), so a
-check that calls the same library through Python would prove little. Running the
-`openssl` *command* instead gives a second, independent code path that learners can also
-type themselves: every method records the exact command line in `.last_command`.
+byoklib does its cryptography with `cryptography`, which links OpenSSL's libcrypto, and so
+does the `openssl` command: what the command checks is the parameters (hash, padding, key
+and data formats) and the very commands a learner will type, not the implementation. The
+witnesses that share no code with it are `byoklib.tutorial.witnesses` (first principles) and
+PyCryptodome. Every method records the exact command line in `.last_command`.
 
 What goes where:
 - key material never appears in `.last_command`: hex keys passed with `-K` are shown as
@@ -13,7 +14,8 @@ What goes where:
   every run.
 
 `openssl enc` has no AES-GCM, so GCM cannot be checked directly; `aes_ctr()` checks the
-GCM body instead (with a 96-bit IV it is AES-CTR from the counter block IV||00000002).
+GCM body instead (with a 96-bit IV it is AES-CTR from the counter block IV||00000002), and
+`aes_ecb()` gives the raw AES blocks the hand-written GHASH needs for the tag.
 
 Nothing in byoklib imports this module except notebooks, tests and `__main__`.
 """
