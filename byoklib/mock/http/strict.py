@@ -6,7 +6,8 @@ where a mock that learners probe must not be: it strips vertical tabs around
 Transfer-Encoding, takes `int()` of Content-Length and chunk sizes ("+5", "0x5", " 5"),
 folds continuation lines, lets `a_b` alias `a-b` and a repeated header win silently, and
 answers its own errors in text/plain. So `StrictRequest` reads the request line, the header
-block and the body itself, by RFC 9112, before anything reaches the app:
+block and the body itself, by RFC 9112 (the grammar and readers are in `framing`), before
+anything reaches the app:
 
 - request line `METHOD SP target SP HTTP/1.x CRLF`, visible ASCII only (400; 505 for
   another major version; 501 for a method no route has); origin-form or absolute-form;
@@ -30,7 +31,6 @@ import logging
 import queue
 import re
 import select
-import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -42,26 +42,22 @@ from cheroot import server as cheroot_server
 from cheroot import wsgi
 from cheroot.workers import threadpool
 
-from byoklib import protocol
+from byoklib.mock.http.framing import (
+    ABSOLUTE_FORM,
+    CHUNK_LINE,
+    MAX_CHUNK_LINE,
+    MAX_HEADER_BLOCK,
+    MAX_REQUEST_LINE,
+    METHODS,
+    REQUEST_LINE,
+    DeadlineReader,
+    DeadlineSocketIO,
+    Refusal,
+    read_fields,
+)
 
 log = logging.getLogger("byoklib.mock.http")
 
-MAX_REQUEST_LINE = 8192
-MAX_HEADER_BLOCK = 65536       # the header fields together, CRLFs included
-MAX_HEADERS = 100
-MAX_CHUNK_LINE = 4096
-METHODS = frozenset({b"GET", b"HEAD", b"POST", b"PUT", b"PATCH", b"DELETE", b"OPTIONS"})
-# Fields that carry one value: a second copy is ambiguous (which instance? which length?)
-SINGLE_VALUED = frozenset(name.lower().encode() for name in (
-    "Host", "Authorization", "Content-Length", "Content-Type", "Prefer",
-    protocol.INSTANCE_HEADER, protocol.KEY_RING_HEADER))
-
-_TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])\r\n")
-# RFC 9110 5.5: a value has no control characters but HTAB
-FIELD_LINE = re.compile(rb"(" + _TOKEN + rb"):[ \t]*([\t\x20-\x7e\x80-\xff]*?)[ \t]*\r\n")
-CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:;[\t\x20-\x7e\x80-\xff]*)?\r\n")
-ABSOLUTE_FORM = re.compile(rb"(?i)https?://")
 # A path goes to the access log with control characters escaped, so a client cannot move
 # the cursor or clear the terminal of a learner running `serve`.
 _CONTROL = str.maketrans({c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))})
@@ -77,47 +73,6 @@ class Limits:
     request_timeout: float = 10.0    # to receive one whole request, from its first read
     idle_timeout: float = 60.0       # between requests on a kept-alive connection
     linger: float = 0.01             # a worker waits this long for the next request
-
-
-class Refusal(Exception):
-    def __init__(self, status: int):
-        super().__init__(status)
-        self.status = status
-
-
-class DeadlineSocketIO(socket.SocketIO):
-    """Raw socket reads that give up at `deadline` (time.monotonic()), however the bytes
-    trickle in: each recv waits at most what is left of it."""
-
-    deadline: float | None = None
-    idle: float = 60.0
-    peeking = False
-
-    def readinto(self, buffer):
-        if self.peeking:   # has_data(): report what is buffered, never wait
-            return None
-        if self.deadline is None:
-            self._sock.settimeout(self.idle)
-        else:
-            remaining = self.deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("timed out")
-            self._sock.settimeout(min(remaining, self.idle))
-        return super().readinto(buffer)
-
-
-class DeadlineReader(io.BufferedReader):
-    """The connection's buffered reader (C io, unlike cheroot's own) with cheroot's
-    `has_data` and `bytes_read`."""
-
-    bytes_read = 0
-
-    def has_data(self) -> bool:
-        self.raw.peeking = True
-        try:
-            return bool(self.peek(1))
-        finally:
-            self.raw.peeking = False
 
 
 _date_cache: tuple[int, bytes] = (0, b"")
@@ -340,34 +295,6 @@ class StrictRequest(cheroot_server.HTTPRequest):
         method = (self.method or b"-").decode("latin-1")
         path = (self.path or b"-").decode("latin-1")
         log.info("%s %s %s", method.translate(_CONTROL), path.translate(_CONTROL), code)
-
-
-def read_fields(rfile, limit: int, too_large: int) -> dict[bytes, bytes]:
-    """The `name: value` lines up to the empty line, names lower-cased; a list-valued
-    field sent twice is joined with ", " (RFC 9110 5.3)."""
-    fields: dict[bytes, bytes] = {}
-    count = 0
-    while True:
-        line = rfile.readline(limit + 1)
-        limit -= len(line)
-        if limit < 0:
-            raise Refusal(too_large)
-        if line == b"\r\n":
-            return fields
-        if not line.endswith(b"\r\n"):   # cut short, or a bare LF
-            raise Refusal(400)
-        count += 1
-        if count > MAX_HEADERS:
-            raise Refusal(too_large)
-        match = FIELD_LINE.fullmatch(line)
-        if not match or b"_" in match.group(1):
-            raise Refusal(400)
-        name, value = match.group(1).lower(), match.group(2)
-        if name in fields:
-            if name in SINGLE_VALUED:
-                raise Refusal(400)
-            value = fields[name] + b", " + value
-        fields[name] = value
 
 
 class StrictConnection(cheroot_server.HTTPConnection):

@@ -174,7 +174,7 @@ def test_a_chunk_size_line_with_stray_bytes_is_400(server, size_line):
 
 
 def test_the_header_block_as_a_whole_is_bounded(server):
-    from byoklib.mock.http.strict import MAX_HEADER_BLOCK, MAX_HEADERS
+    from byoklib.mock.http.framing import MAX_HEADER_BLOCK, MAX_HEADERS
 
     # fewer lines than MAX_HEADERS, each under 1 KB, more than MAX_HEADER_BLOCK together
     fillers = "".join(f"X-F{i:02}: {'v' * 990}\r\n" for i in range(MAX_HEADERS - 20))
