@@ -33,9 +33,8 @@ from byoklib.tutorial.openssl import (
     OpenSSL,
     OpenSSLError,
     OpenSSLUnavailable,
-    parse_speed_cipher,
-    parse_speed_rsa,
 )
+from byoklib.tutorial.openssl_speed import parse_speed_cipher, parse_speed_rsa
 
 PUBLIC = data_path("test-only", "token-key-1.pub.pem")
 PRIVATE = data_path("test-only", "token-key-1.pem")
