@@ -3,11 +3,12 @@
 A private `jupyter lab` (its own token, free port, temporary Jupyter config, data, runtime,
 settings and workspaces folders; the "Jupyter news" toast switched off) serves a *copy* of
 notebooks/, so nothing committed is touched. Debian's Chromium, driven by Playwright for
-Python, opens each notebook with `?reset`, waits until the kernel is ready, runs all cells
+Python, loads JupyterLab once (`?reset`), then opens each notebook in it, waits until the
+kernel is ready, runs all cells
 the way a learner would (`notebook:run-all-cells`), waits for the kernel to go idle, then
 reads the notebook model: any error output or any non-empty code cell left unexecuted
 fails the test. A screenshot of each notebook's end is saved and listed at the end of the
-run (and printed, for `pytest -s`).
+run (and printed, for `pytest -s`); then its kernel is shut down and its tab closed.
 
 Needs Debian's Chromium (`apt-get install chromium`) and the `playwright` Python package
 (in requirements.txt). Never `playwright install`: its browser download cannot work here,
@@ -111,8 +112,8 @@ class LabServer:
     def api(self, path: str) -> str:
         return f"{self.url}/api/{path}?token={self.token}"
 
-    def lab_url(self, name: str) -> str:
-        return f"{self.url}/lab/tree/{name}?reset&token={self.token}"
+    def lab_url(self) -> str:
+        return f"{self.url}/lab?reset&token={self.token}"
 
     def shut_down_sessions(self):
         for session in requests.get(self.api("sessions"), timeout=10).json():
@@ -154,27 +155,42 @@ def lab(tmp_path_factory):
     server.stop()
 
 
+class LabPage:
+    """One browser tab on JupyterLab, loaded once per half (loading JupyterLab's bundles
+    costs seconds of CPU); each notebook is opened in it, run and closed. Uncaught page
+    errors are collected and charged to the notebook open when they happen."""
+
+    def __init__(self, page, lab: LabServer):
+        self.page = page
+        self.errors: list[str] = []
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.goto(lab.lab_url(), wait_until="domcontentloaded")
+        page.wait_for_function("window.jupyterapp !== undefined", timeout=60_000)
+        page.evaluate("async () => { await window.jupyterapp.started;"
+                      " await window.jupyterapp.restored; }")
+
+
 @pytest.fixture(scope="class")
-def browser_context(tmp_path_factory):
+def lab_page(tmp_path_factory, lab):
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM,
             headless=True, args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 1000})
-        yield context
+        yield LabPage(context.new_page(), lab)
         context.close()
 
 
-# Runs in the page once the notebook is open: wait for JupyterLab, the document and the
-# kernel; run every cell; wait for idle; return what the model says about each code cell.
-OPEN_AND_WAIT = """async (timeoutMs) => {
+# Runs in the page once JupyterLab is loaded (once per half): open one notebook as a learner
+# would from the file browser, wait for the document and the kernel, make it the current
+# tab; the panel is kept in the page for RUN_ALL and CLOSE.
+OPEN_AND_WAIT = """async ([path, timeoutMs]) => {
   const app = window.jupyterapp;
   await app.started; await app.restored;
   const deadline = Date.now() + timeoutMs;
-  let panel = app.shell.currentWidget;
-  while (!(panel && panel.sessionContext && panel.context)) {
-    if (Date.now() > deadline) throw new Error('no notebook panel opened');
-    await new Promise(r => setTimeout(r, 100)); panel = app.shell.currentWidget;
-  }
+  const panel = await app.commands.execute('docmanager:open', {path, factory: 'Notebook'});
+  if (!(panel && panel.sessionContext && panel.context)) throw new Error('no notebook panel opened');
+  window.byokPanel = panel;
+  app.shell.activateById(panel.id);
   await panel.context.ready; await panel.sessionContext.ready;
   while (!(panel.sessionContext.session && panel.sessionContext.session.kernel
            && panel.sessionContext.session.kernel.status === 'idle')) {
@@ -185,9 +201,18 @@ OPEN_AND_WAIT = """async (timeoutMs) => {
   return panel.sessionContext.kernelDisplayName;
 }"""
 
+# Shut the notebook's kernel down and close its tab without the "save your work?" dialog
+# (the served notebooks are a throw-away copy).
+CLOSE = """async () => {
+  const panel = window.byokPanel;
+  window.byokPanel = undefined;
+  if (!panel || panel.isDisposed) return;
+  try { await panel.sessionContext.shutdown(); } finally { panel.dispose(); }
+}"""
+
 RUN_ALL = """async (timeoutMs) => {
   const app = window.jupyterapp;
-  const panel = app.shell.currentWidget;
+  const panel = window.byokPanel;
   const deadline = Date.now() + timeoutMs;
   const started = Date.now();
   await app.commands.execute('notebook:run-all-cells');
@@ -226,16 +251,13 @@ def committed_text(notebook: Path) -> str:
                      for c in nb["cells"] for o in c.get("outputs", []))
 
 
-def run_in_jupyterlab(notebook, lab, browser_context, screenshots):
+def run_in_jupyterlab(notebook, lab, lab_page, screenshots):
     folder, plugin = screenshots
-    page = browser_context.new_page()
-    console_errors = []
-    page.on("pageerror", lambda error: console_errors.append(str(error)))
+    page = lab_page.page
+    lab_page.errors.clear()
     started = time.monotonic()
     try:
-        page.goto(lab.lab_url(notebook.name), wait_until="domcontentloaded")
-        page.wait_for_function("window.jupyterapp !== undefined", timeout=60_000)
-        kernel = page.evaluate(OPEN_AND_WAIT, 60_000)
+        kernel = page.evaluate(OPEN_AND_WAIT, [notebook.name, 60_000])
         opened = time.monotonic() - started
         result = page.evaluate(RUN_ALL, RUN_TIMEOUT_S * 1000)
         page.wait_for_timeout(300)  # let the scroll settle before the picture
@@ -245,8 +267,9 @@ def run_in_jupyterlab(notebook, lab, browser_context, screenshots):
         print(f"\n{notebook.stem}: opened with a ready kernel ({kernel}) in {opened:.1f} s, "
               f"run-all {result['seconds']:.1f} s; screenshot {shot}")
     finally:
-        page.close()
+        page.evaluate(CLOSE)
         lab.shut_down_sessions()
+    console_errors = list(lab_page.errors)
 
     errors = [f"cell {c['index']}: {e}" for c in result["cells"] for e in c["errors"]]
     unexecuted = [f"cell {c['index']}" for c in result["cells"]
@@ -268,16 +291,16 @@ class TestFirstHalf:
     notebooks = NOTEBOOKS[0::2]
 
     @pytest.mark.parametrize("notebook", notebooks, ids=lambda p: p.stem)
-    def test_notebook_runs_in_jupyterlab(self, notebook, lab, browser_context, screenshots):
-        run_in_jupyterlab(notebook, lab, browser_context, screenshots)
+    def test_notebook_runs_in_jupyterlab(self, notebook, lab, lab_page, screenshots):
+        run_in_jupyterlab(notebook, lab, lab_page, screenshots)
 
 
 class TestSecondHalf:
     notebooks = NOTEBOOKS[1::2]
 
     @pytest.mark.parametrize("notebook", notebooks, ids=lambda p: p.stem)
-    def test_notebook_runs_in_jupyterlab(self, notebook, lab, browser_context, screenshots):
-        run_in_jupyterlab(notebook, lab, browser_context, screenshots)
+    def test_notebook_runs_in_jupyterlab(self, notebook, lab, lab_page, screenshots):
+        run_in_jupyterlab(notebook, lab, lab_page, screenshots)
 
 
 def test_the_halves_cover_every_notebook_once():
