@@ -82,7 +82,7 @@ def run_serve(args: argparse.Namespace) -> int:
         from pathlib import Path
 
         from byoklib.mock.hsm import fixed_key_pairs
-        source = fixed_key_pairs([Path(p) for p in args.token_key])
+        source = fixed_key_pairs([Path(p) for p in args.token_key], parse_now=True)
     try:
         serve(args.host, args.port, parse_grants(args.grant), key_pair_source=source,
               faithful=args.faithful, flavor=args.flavor,

@@ -48,27 +48,27 @@ def generate_key_pairs(bits: int = TOKEN_KEY_BITS):
     return source
 
 
-def fixed_key_pairs(keys):
+def fixed_key_pairs(keys, *, parse_now: bool = False):
     """A source cycling through the given keys (PEM bytes/str, paths, or key objects).
 
-    For tests and learning only: tokens made from it share private keys.
+    For tests and learning only: tokens made from it share private keys. Files are read at
+    once; each PEM is parsed when first handed out (parsing checks an RSA-4096 key, about
+    0.2 s each, and most users of three keys make one token), or here with `parse_now`.
     """
-    loaded = [_load_key(k) for k in keys]
-    if not loaded:
+    entries = [key.read_bytes() if isinstance(key, Path) else key for key in keys]
+    if not entries:
         raise ValueError("fixed_key_pairs needs at least one key")
-    cycle = itertools.cycle(loaded)
-    lock = threading.Lock()  # itertools.cycle is not safe across threads
+    if parse_now:
+        entries = [primitives.load_private_key(entry) for entry in entries]
+    position = itertools.cycle(range(len(entries)))
+    lock = threading.Lock()  # the cycle and the parsed list are shared across threads
 
     def source() -> rsa.RSAPrivateKey:
         with lock:
-            return next(cycle)
+            index = next(position)
+            entries[index] = primitives.load_private_key(entries[index])
+            return entries[index]
     return source
-
-
-def _load_key(key) -> rsa.RSAPrivateKey:
-    if isinstance(key, Path):
-        key = key.read_bytes()
-    return primitives.load_private_key(key)
 
 
 class KeyPairPool:

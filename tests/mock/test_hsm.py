@@ -38,8 +38,22 @@ def test_fixed_key_pairs_cycles_through_paths_and_pem(token_key_pairs):
     assert numbers[0] == token_key_pairs[0].private_numbers()
     assert numbers[1] == token_key_pairs[1].private_numbers()
     assert numbers[2] == numbers[0]
+    single = fixed_key_pairs([TOKEN_KEY_FILES[2]])
+    assert single() is single()     # each PEM parsed once, then the same key object
     with pytest.raises(ValueError):
         fixed_key_pairs([])
+
+
+def test_fixed_key_pairs_parses_when_first_used_or_at_once_when_asked(tmp_path):
+    broken = b"-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n"
+    source = fixed_key_pairs([TOKEN_KEY_FILES[0], broken])
+    assert isinstance(source(), rsa.RSAPrivateKey)
+    with pytest.raises(ValueError):
+        source()                    # the broken one, when its turn comes
+    with pytest.raises(ValueError):
+        fixed_key_pairs([broken], parse_now=True)
+    with pytest.raises(FileNotFoundError):
+        fixed_key_pairs([tmp_path / "missing.pem"])   # files are read at once
 
 
 def test_default_sources_make_rsa_4096_pairs(monkeypatch):
