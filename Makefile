@@ -20,10 +20,14 @@ $(STAMP): requirements.txt pyproject.toml
 lab: setup
 	cd notebooks && ../$(PY) -m jupyter lab --ip 127.0.0.1 --port $(PORT) $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-# Every test on up to 4 cores; --dist loadscope keeps each notebook's cells on one kernel, and
-# without reordering the units go out longest first (tests/conftest.py: run_order).
+# Every test, four workers: much of the suite waits on kernels, JupyterLab and Chromium, so
+# four keep two cores busier than two do. --dist loadscope keeps each notebook's cells on one
+# kernel; without reordering the units go out longest first (tests/conftest.py: run_order).
+# Bytecode is cached even where the environment says not to (PYTHONDONTWRITEBYTECODE): the
+# suite starts dozens of interpreters (workers, kernels, the CLI), each compiling byoklib
+# and the tests afresh otherwise.
 test: setup
-	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadscope --no-loadscope-reorder
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -n 4 --dist loadscope --no-loadscope-reorder
 
 bench: setup
 	$(PY) -m byoklib bench
