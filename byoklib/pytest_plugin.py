@@ -124,10 +124,8 @@ class _KeyPairs:
 
     def test_only(self):
         if self._test_only is None:
-            from byoklib import data_path
-            from byoklib.mock.hsm import fixed_key_pairs
-            self._test_only = fixed_key_pairs(
-                [data_path("test-only", f"token-key-{n}.pem") for n in (1, 2, 3)])
+            from byoklib.mock.hsm import test_only_key_pairs
+            self._test_only = test_only_key_pairs()
         return self._test_only
 
     def fresh(self):

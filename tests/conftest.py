@@ -16,6 +16,7 @@ import requests
 
 from byoklib import data_path, primitives
 from byoklib.mock import running_server
+from byoklib.mock import hsm
 from byoklib.mock.hsm import HSM, fixed_key_pairs
 from byoklib.mock.service import KeyProtectService, ManualClock
 
@@ -30,8 +31,10 @@ START = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 
 @pytest.fixture(scope="session")
 def token_key_pairs():
-    """The test-only private keys, loaded once (parsing RSA-4096 PEM is not free)."""
-    return [primitives.load_private_key(p.read_bytes()) for p in TOKEN_KEY_FILES]
+    """The test-only private keys, loaded once, as the notebooks' mock loads them
+    (tests/mock/test_hsm.py checks each in full)."""
+    source = hsm.test_only_key_pairs()
+    return [source() for _ in TOKEN_KEY_FILES]
 
 
 @pytest.fixture

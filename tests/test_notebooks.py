@@ -18,8 +18,7 @@ import nbformat
 import papermill
 import pytest
 
-from byoklib.mock import running_server
-from byoklib.tutorial import notebook as tutorial_notebook
+from byoklib.mock import hsm, running_server
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 PARAMETERS = ("KP_URL", "KP_INSTANCE_ID", "KP_API_KEY", "KP_TOKEN")
@@ -73,7 +72,7 @@ def test_a_notebook_that_imports_start_passes_it_its_parameters(notebook):
 def service_elsewhere():
     """A Key Protect the notebook did not start: the mock served by the test, with the
     TEST-ONLY token keys, reached by URL, instance id and bearer token alone."""
-    with running_server(key_pair_source=tutorial_notebook.test_only_key_pairs()) as server:
+    with running_server(key_pair_source=hsm.test_only_key_pairs()) as server:
         yield server
 
 

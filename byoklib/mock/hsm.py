@@ -25,6 +25,7 @@ import uuid
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -56,17 +57,46 @@ def fixed_key_pairs(keys, *, parse_now: bool = False):
     0.2 s each, and most users of three keys make one token), or here with `parse_now`.
     """
     entries = [key.read_bytes() if isinstance(key, Path) else key for key in keys]
-    if not entries:
-        raise ValueError("fixed_key_pairs needs at least one key")
     if parse_now:
         entries = [primitives.load_private_key(entry) for entry in entries]
+    return _cycling(entries, primitives.load_private_key)
+
+
+# byoklib's own TEST-ONLY token key pairs (byoklib/data/test-only/, see data/README.md).
+TEST_ONLY_KEY_FILES = tuple(f"token-key-{n}.pem" for n in (1, 2, 3))
+
+
+def test_only_key_pairs():
+    """A source cycling through byoklib's packaged TEST-ONLY token key pairs.
+
+    These are the package's own files, so they are parsed without cryptography's RSA key
+    check (the check costs more than everything else a notebook's mock does to start);
+    tests/mock/test_hsm.py checks each in full once. Never for a key someone else gave.
+    """
+    from byoklib import data_path
+
+    return _cycling([data_path("test-only", name).read_bytes() for name in TEST_ONLY_KEY_FILES],
+                    _load_packaged_key)
+
+
+def _load_packaged_key(pem) -> rsa.RSAPrivateKey:
+    if isinstance(pem, rsa.RSAPrivateKey):
+        return pem
+    return serialization.load_pem_private_key(pem, password=None,
+                                              unsafe_skip_rsa_key_validation=True)
+
+
+def _cycling(entries: list, load):
+    """A thread-safe source cycling through `entries`, each made a key by `load` once."""
+    if not entries:
+        raise ValueError("fixed_key_pairs needs at least one key")
     position = itertools.cycle(range(len(entries)))
     lock = threading.Lock()  # the cycle and the parsed list are shared across threads
 
     def source() -> rsa.RSAPrivateKey:
         with lock:
             index = next(position)
-            entries[index] = primitives.load_private_key(entries[index])
+            entries[index] = load(entries[index])
             return entries[index]
     return source
 

@@ -38,14 +38,6 @@ ENV_URL, ENV_INSTANCE, ENV_API_KEY, ENV_TOKEN = "KP_URL", "KP_INSTANCE_ID", "KP_
 ENV_TEST_ONLY_KEYS = "BYOKLIB_TEST_ONLY_TOKEN_KEYS"
 
 
-def test_only_key_pairs():
-    """A key-pair source cycling through the packaged TEST-ONLY token keys."""
-    from byoklib import data_path
-    from byoklib.mock.hsm import fixed_key_pairs
-
-    return fixed_key_pairs([data_path("test-only", f"token-key-{i}.pem") for i in (1, 2, 3)])
-
-
 # --- connecting ---------------------------------------------------------------------------
 
 @dataclass
@@ -104,6 +96,8 @@ def connect(url: str = "", instance_id: str = "", api_key: str = "", token: str 
     from byoklib.mock import running_server
 
     if os.environ.get(ENV_TEST_ONLY_KEYS) and "key_pair_source" not in server_options:
+        from byoklib.mock.hsm import test_only_key_pairs
+
         server_options["key_pair_source"] = test_only_key_pairs()
     with running_server(**server_options) as server:
         client = KeyProtectClient(server.url, instance_for_mock, "learner-token")

@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from byoklib import primitives
 from byoklib.errors import KeyProtectError
-from byoklib.mock.hsm import HSM, KeyPairPool, fixed_key_pairs, generate_key_pairs
+from byoklib.mock.hsm import HSM, TEST_ONLY_KEY_FILES, KeyPairPool, fixed_key_pairs, generate_key_pairs
 
 
 @pytest.fixture
@@ -42,6 +42,15 @@ def test_fixed_key_pairs_cycles_through_paths_and_pem(token_key_pairs):
     assert single() is single()     # each PEM parsed once, then the same key object
     with pytest.raises(ValueError):
         fixed_key_pairs([])
+
+
+def test_the_packaged_test_only_keys_pass_the_full_rsa_check(token_key_pairs):
+    # test_only_key_pairs skips cryptography's key check; this is that check, once each.
+    assert len(token_key_pairs) == len(TEST_ONLY_KEY_FILES) == len(TOKEN_KEY_FILES)
+    for fast, path in zip(token_key_pairs, TOKEN_KEY_FILES):
+        checked = primitives.load_private_key(path.read_bytes())
+        assert checked.private_numbers() == fast.private_numbers()
+        assert checked.key_size == 4096
 
 
 def test_fixed_key_pairs_parses_when_first_used_or_at_once_when_asked(tmp_path):
