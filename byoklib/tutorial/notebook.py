@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import threading
 from dataclasses import dataclass, field
 
 from byoklib.errors import KeyProtectError
@@ -107,13 +108,19 @@ def connect(url: str = "", instance_id: str = "", api_key: str = "", token: str 
 def start(url: str = "", instance_id: str = "", api_key: str = "", token: str = "",
           **options) -> Connection:
     """`connect` for notebooks, whose cells cannot sit inside one `with` block: the mock
-    is stopped when the kernel exits."""
-    import atexit
-
+    is stopped when the kernel (or the script) ends."""
     stack = contextlib.ExitStack()
     connection = stack.enter_context(connect(url, instance_id, api_key, token, **options))
-    atexit.register(stack.close)
+    # Not atexit: Python joins the server's worker threads (not daemons) before it runs
+    # atexit handlers, so the process would wait forever, and a kernel until it is killed.
+    threading.Thread(target=_close_when_the_main_thread_ends, args=(stack,), daemon=True,
+                     name="byoklib-stop-the-mock").start()
     return connection
+
+
+def _close_when_the_main_thread_ends(stack: contextlib.ExitStack) -> None:
+    threading.main_thread().join()
+    stack.close()
 
 
 # --- the "what you verified" table ------------------------------------------------------------

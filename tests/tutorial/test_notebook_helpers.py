@@ -1,7 +1,11 @@
 """tutorial.notebook's helpers: `Checks.agree` (a row that names its witnesses and fails when
 one disagrees), and the helpers that print sources: source_of, refused(rule=), cite,
-as_expected."""
+as_expected; and `start`, whose mock must not keep its process alive."""
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -99,3 +103,17 @@ def test_source_of_prints_the_catalogues_source():
     assert source_of("FORBIDDEN_ERR").startswith("the mock's choice")
     with pytest.raises(KeyError):
         source_of("NO_SUCH_CODE_ERR")
+
+
+def test_a_script_that_starts_the_mock_and_ends_exits():
+    # The mock's worker threads are not daemons: without its stop at the end of the main
+    # thread, this process would never exit (and a kernel would wait to be killed).
+    script = ("from byoklib.tutorial.notebook import start\n"
+              "kp = start()\n"
+              "kp.client.create_import_token()\n"
+              "print(kp.client.get_import_token().nonce and 'token')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, env={**os.environ,
+                                           "BYOKLIB_TEST_ONLY_TOKEN_KEYS": "1"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "token"
