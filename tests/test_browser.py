@@ -2,9 +2,9 @@
 
 A private `jupyter lab` (its own token, free port, temporary Jupyter config, data, runtime,
 settings and workspaces folders; the "Jupyter news" toast switched off) serves a *copy* of
-notebooks/, so nothing committed is touched. Debian's Chromium, driven by Playwright for
-Python, loads JupyterLab once (`?reset`), then opens each notebook in it, waits until the
-kernel is ready, runs all cells
+notebooks/, so nothing committed is touched (its parameters cells may be edited there, as
+PARAMETERS says). Debian's Chromium, driven by Playwright for Python, loads JupyterLab once
+(`?reset`), then opens each notebook in it, waits until the kernel is ready, runs all cells
 the way a learner would (`notebook:run-all-cells`), waits for the kernel to go idle, then
 reads the notebook model: any error output or any non-empty code cell left unexecuted
 fails the test. A screenshot of each notebook's end is saved and listed at the end of the
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -36,6 +37,9 @@ CHROMIUM = os.environ.get("BYOK_CHROMIUM") or shutil.which("chromium") or "/usr/
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 RUN_TIMEOUT_S = 300          # one notebook, all cells
+# Set in the served copy's parameters cell, as a learner may edit it: fewer timed repeats
+# (nbval runs the committed defaults).
+PARAMETERS = {"07_timing": {"REPEAT": 3}}
 SERVER_START_TIMEOUT_S = 60
 
 try:
@@ -59,6 +63,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def set_parameters(notebook: Path, values: dict) -> None:
+    """Change assignments in the notebook's `parameters` cell (each must be there)."""
+    nb = json.loads(notebook.read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    source = "".join(cell["source"])
+    for name, value in values.items():
+        source, found = re.subn(rf"^{name} = .*?(?=\s*#|$)", f"{name} = {value!r}", source,
+                                count=1, flags=re.M)
+        assert found, f"{notebook.name}: no `{name} = ` in its parameters cell"
+    cell["source"] = source.splitlines(keepends=True)
+    notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
 class LabServer:
     """`jupyter lab` on 127.0.0.1 over a copy of notebooks/, with throw-away Jupyter dirs."""
 
@@ -67,6 +84,8 @@ class LabServer:
         self.root = base / "notebooks"
         shutil.copytree(ROOT / "notebooks", self.root,
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        for stem, values in PARAMETERS.items():
+            set_parameters(self.root / f"{stem}.ipynb", values)
         self.port = free_port()
         self.token = secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
