@@ -79,15 +79,14 @@ def test_only_key_pairs():
                     _load_packaged_key)
 
 
-def _load_packaged_key(pem) -> rsa.RSAPrivateKey:
-    if isinstance(pem, rsa.RSAPrivateKey):
-        return pem
+def _load_packaged_key(pem: bytes) -> rsa.RSAPrivateKey:
     return serialization.load_pem_private_key(pem, password=None,
                                               unsafe_skip_rsa_key_validation=True)
 
 
 def _cycling(entries: list, load):
-    """A thread-safe source cycling through `entries`, each made a key by `load` once."""
+    """A thread-safe source cycling through `entries`, each made a key by `load` when first
+    handed out."""
     if not entries:
         raise ValueError("fixed_key_pairs needs at least one key")
     position = itertools.cycle(range(len(entries)))
@@ -96,7 +95,8 @@ def _cycling(entries: list, load):
     def source() -> rsa.RSAPrivateKey:
         with lock:
             index = next(position)
-            entries[index] = load(entries[index])
+            if not isinstance(entries[index], rsa.RSAPrivateKey):
+                entries[index] = load(entries[index])
             return entries[index]
     return source
 
