@@ -6,11 +6,13 @@ committed outputs cell by cell; the browser test runs every one in JupyterLab. W
 papermill shows is the other path: the parameters injected, the notebook pointed at a
 service elsewhere (here the mock served by the test, as `byoklib.mock.running_server`
 serves it to anyone's tests; for a practitioner, the real Key Protect), and run in a
-foreign working folder. A notebook that always uses its own mock (the timing and the shell
+foreign working folder. The welcome notebook only says where requests would go, so that is
+what its run checks. A notebook that always uses its own mock (the timing and the shell
 notebooks say so in their parameters cell) would only repeat nbval's run, so it gets the
-static check alone.
+static checks alone.
 """
 import ast
+import re
 import uuid
 from pathlib import Path
 
@@ -22,16 +24,22 @@ from byoklib.mock import hsm, running_server
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 PARAMETERS = ("KP_URL", "KP_INSTANCE_ID", "KP_API_KEY", "KP_TOKEN")
-# How a notebook hands its parameters to byoklib: one call, the four names in order.
+# How a notebook hands its parameters to byoklib: one call, the four names in order; to
+# connect, or (the welcome notebook) to say where the notebooks will send their requests.
 CONNECTS = "start(KP_URL, KP_INSTANCE_ID, KP_API_KEY, KP_TOKEN)"
+REPORTS = "settings(KP_URL, KP_INSTANCE_ID, KP_API_KEY, KP_TOKEN)"
 
 
 def cells(notebook: Path) -> list:
     return nbformat.read(notebook, as_version=4).cells
 
 
+def calls(notebook: Path, call: str) -> bool:
+    return any(call in c.source for c in cells(notebook) if c.cell_type == "code")
+
+
 def connects(notebook: Path) -> bool:
-    return any(CONNECTS in c.source for c in cells(notebook) if c.cell_type == "code")
+    return calls(notebook, CONNECTS)
 
 
 def text_of(nb: nbformat.NotebookNode) -> str:
@@ -68,6 +76,18 @@ def test_a_notebook_that_imports_start_passes_it_its_parameters(notebook):
     assert imports_start == connects(notebook)
 
 
+def takes_a_service(notebook: Path) -> bool:
+    """Whether the notebook's parameters choose a service: papermill then runs it on one."""
+    return connects(notebook) or calls(notebook, REPORTS)
+
+
+@pytest.mark.parametrize("notebook", [n for n in NOTEBOOKS if not takes_a_service(n)],
+                         ids=lambda p: p.stem)
+def test_a_notebook_papermill_skips_says_it_always_uses_its_own_mock(notebook):
+    first = next(c for c in cells(notebook) if c.cell_type == "code")
+    assert re.search(r"always (times|uses) (the|its own) local mock", first.source), first.source
+
+
 @pytest.fixture(scope="class")
 def service_elsewhere():
     """A Key Protect the notebook did not start: the mock served by the test, with the
@@ -85,11 +105,14 @@ def check_runs_against(notebook: Path, server, folder: Path, monkeypatch) -> Non
     output = folder / notebook.name
     papermill.execute_notebook(str(notebook), str(output), parameters=parameters,
                                cwd=str(folder), kernel_name="python3", progress_bar=False)
-    nb = nbformat.read(output, as_version=4)
-    # An instance exists once a change in it succeeded: the notebook worked on this one.
-    assert instance in server.service.instance_ids(), "the notebook did not use the service given"
+    text = text_of(nbformat.read(output, as_version=4))
+    if connects(notebook):
+        # An instance exists once a change in it succeeded: the notebook worked on this one.
+        assert instance in server.service.instance_ids(), "the notebook did not use the service"
+    else:
+        assert f"will talk to: the service at {server.url}" in text
     # Checks.assert_all() prints this only when every row of the verified table is true.
-    assert "CHECKS PASSED" in text_of(nb)
+    assert "CHECKS PASSED" in text
 
 
 def notebook_test_class(notebook: Path) -> type:
@@ -106,5 +129,5 @@ def notebook_test_class(notebook: Path) -> type:
 
 
 for _notebook in NOTEBOOKS:
-    if connects(_notebook):
+    if takes_a_service(_notebook):
         globals()[f"Test_{_notebook.stem}"] = notebook_test_class(_notebook)
