@@ -221,12 +221,14 @@ OPEN_AND_WAIT = """async ([path, timeoutMs]) => {
 }"""
 
 # Shut the notebook's kernel down and close its tab without the "save your work?" dialog
-# (the served notebooks are a throw-away copy).
-CLOSE = """async () => {
+# (the served notebooks are a throw-away copy). Bounded: a shutdown that does not answer
+# must not hang the run; LabServer.shut_down_sessions() deletes what is left.
+CLOSE = """async (timeoutMs) => {
   const panel = window.byokPanel;
   window.byokPanel = undefined;
   if (!panel || panel.isDisposed) return;
-  try { await panel.sessionContext.shutdown(); } finally { panel.dispose(); }
+  const bound = new Promise(resolve => setTimeout(resolve, timeoutMs));
+  try { await Promise.race([panel.sessionContext.shutdown(), bound]); } finally { panel.dispose(); }
 }"""
 
 RUN_ALL = """async (timeoutMs) => {
@@ -286,7 +288,7 @@ def run_in_jupyterlab(notebook, lab, lab_page, screenshots):
         print(f"\n{notebook.stem}: opened with a ready kernel ({kernel}) in {opened:.1f} s, "
               f"run-all {result['seconds']:.1f} s; screenshot {shot}")
     finally:
-        page.evaluate(CLOSE)
+        page.evaluate(CLOSE, 30_000)
         lab.shut_down_sessions()
     console_errors = list(lab_page.errors)
 
