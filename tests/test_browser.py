@@ -177,7 +177,8 @@ def lab(tmp_path_factory):
 class LabPage:
     """One browser tab on JupyterLab, loaded once per half (loading JupyterLab's bundles
     costs seconds of CPU); each notebook is opened in it, run and closed. Uncaught page
-    errors are collected and charged to the notebook open when they happen."""
+    errors are collected and charged to the notebook open when they happen (those of the
+    loading to the first)."""
 
     def __init__(self, page, lab: LabServer):
         self.page = page
@@ -275,7 +276,6 @@ def committed_text(notebook: Path) -> str:
 def run_in_jupyterlab(notebook, lab, lab_page, screenshots):
     folder, plugin = screenshots
     page = lab_page.page
-    lab_page.errors.clear()
     started = time.monotonic()
     try:
         kernel = page.evaluate(OPEN_AND_WAIT, [notebook.name, 60_000])
@@ -290,7 +290,8 @@ def run_in_jupyterlab(notebook, lab, lab_page, screenshots):
     finally:
         page.evaluate(CLOSE, 30_000)
         lab.shut_down_sessions()
-    console_errors = list(lab_page.errors)
+    # this notebook's uncaught errors (the first one's include JupyterLab's loading)
+    console_errors, lab_page.errors[:] = list(lab_page.errors), []
 
     errors = [f"cell {c['index']}: {e}" for c in result["cells"] for e in c["errors"]]
     unexecuted = [f"cell {c['index']}" for c in result["cells"]
