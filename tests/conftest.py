@@ -15,12 +15,11 @@ import pytest
 import requests
 
 from byoklib import data_path, primitives
-from byoklib.mock import running_server
-from byoklib.mock import hsm
+from byoklib.mock import hsm, running_server
 from byoklib.mock.hsm import HSM, fixed_key_pairs
 from byoklib.mock.service import KeyProtectService, ManualClock
 
-TOKEN_KEY_FILES = [data_path("test-only", f"token-key-{n}.pem") for n in (1, 2, 3)]
+TOKEN_KEY_FILES = [data_path("test-only", name) for name in hsm.TEST_ONLY_KEY_FILES]
 # The notebooks' own mock (tutorial.notebook.connect) takes its tokens from those TEST-ONLY
 # pairs too: nbval's, papermill's and JupyterLab's kernels inherit this. Set before any
 # worker starts a kernel; a learner's run never has it.

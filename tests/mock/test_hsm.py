@@ -7,7 +7,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from byoklib import primitives
 from byoklib.errors import KeyProtectError
-from byoklib.mock.hsm import HSM, TEST_ONLY_KEY_FILES, KeyPairPool, fixed_key_pairs, generate_key_pairs
+from byoklib.mock.hsm import (HSM, TEST_ONLY_KEY_FILES, KeyPairPool, fixed_key_pairs,
+                              generate_key_pairs)
 
 
 @pytest.fixture
