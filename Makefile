@@ -25,9 +25,9 @@ lab: setup
 # kernel; without reordering the units go out longest first (tests/conftest.py: run_order).
 # Bytecode is cached even where the environment says not to (PYTHONDONTWRITEBYTECODE): the
 # suite starts dozens of interpreters (workers, kernels, the CLI), each compiling byoklib
-# and the tests afresh otherwise.
+# and the tests afresh otherwise. tests/no_iri_grammar.py is loaded before the plugins.
 test: setup
-	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -n 4 --dist loadscope --no-loadscope-reorder
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -p tests.no_iri_grammar -n 4 --dist loadscope --no-loadscope-reorder
 
 bench: setup
 	$(PY) -m byoklib bench
@@ -36,12 +36,14 @@ bench: setup
 html: setup
 	$(PY) tests/render_html.py build/html
 
-# The slow paths, each a fresh virtualenv (minutes; CI runs them after `make test`): Binder's
-# config as repo2docker reads it, the wheel installed and used outside the repository
-# (tests/test_package.py), and a fresh venv from
-# binder/requirements.txt alone running 00_welcome (minutes: a full pip install).
+# The slow paths (minutes; CI runs them after `make test`): Binder's config as repo2docker
+# reads it and a fresh venv from binder/requirements.txt alone running 00_welcome
+# (tests/test_paths.py), the wheel installed and used outside the repository
+# (tests/test_package.py), and all cells of every notebook run in JupyterLab in Chromium
+# (tests/test_browser.py; `make test` opens each there and runs one). Four workers: the
+# fresh venvs mostly wait on pip, the two browser halves on kernels.
 paths: setup
-	$(PY) -m pytest -m "paths or package" tests/test_paths.py tests/test_package.py
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -p tests.no_iri_grammar -n 4 --dist loadscope -m "paths or package" tests/test_paths.py tests/test_package.py tests/test_browser.py
 
 # The README's two commands in a fresh clone of HEAD, timed (make test; make lab until it answers).
 fresh-machine:

@@ -154,14 +154,14 @@ def run_order(nodeid: str) -> int:
     `make test` runs `--dist loadscope --no-loadscope-reorder`: each test module, class and
     notebook (nbval's cells) is one unit, handed out in collection order to whichever worker
     is free. Started last, one long unit would leave the other worker idle at the end;
-    started first, the short modules fill in around it. The browser test (all notebooks in
-    one JupyterLab) and the timing notebook are the longest, then the other notebook runs.
+    started first, the short modules fill in around it. The browser test (every notebook opened
+    in one JupyterLab) and the timing notebook are the longest, then the other notebook runs.
     """
     if nodeid.startswith("tests/test_browser.py") or "07_timing" in nodeid:
         return 0
     if nodeid.startswith(("notebooks/", "tests/test_notebooks.py::Test_",
                           "tests/test_package.py", "tests/api/test_openapi.py")):
-        return 1   # the wheel in a fresh venv (~45 s) and the fuzzer (~20-45 s) too
+        return 1   # the wheel in a fresh venv and the fuzzer too
     return 2
 
 

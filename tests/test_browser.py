@@ -4,11 +4,19 @@ A private `jupyter lab` (its own token, free port, temporary Jupyter config, dat
 settings and workspaces folders; the "Jupyter news" toast switched off) serves a *copy* of
 notebooks/, so nothing committed is touched (its parameters cells may be edited there, as
 PARAMETERS says). Debian's Chromium, driven by Playwright for Python, loads JupyterLab once
-(`?reset`), then opens each notebook in it, waits until the kernel is ready, runs all cells
-the way a learner would (`notebook:run-all-cells`), waits for the kernel to go idle, then
-reads the notebook model: any error output or any non-empty code cell left unexecuted
-fails the test. A screenshot of each notebook's end is saved and listed at the end of the
-run (and printed, for `pytest -s`); then its kernel is shut down and its tab closed.
+(`?reset`), then opens each notebook in it as a learner would and waits until its kernel
+(the one `make setup` installs) is ready. Every stored output must then be on the page
+(each chart decoded, each markdown cell rendered) with no uncaught error in the page.
+
+Running all cells (`notebook:run-all-cells`, then waiting for the kernel to go idle and
+reading the notebook model: any error output, or any non-empty code cell left unexecuted,
+fails) is done two ways. `make test` runs 05_import_and_use, the flow every other notebook
+builds on, to prove JupyterLab's kernel runs a notebook end to end; every other notebook's
+cells nbval already runs in a kernel of the same environment, started in the same folder,
+and compares each output with the stored one this test sees rendered. `make paths` (CI
+runs it after `make test`) runs all cells of every notebook here. A screenshot of each
+notebook's end is saved and listed at the end of the run; then its kernel is shut down and
+its tab closed.
 
 Needs Debian's Chromium (`apt-get install chromium`) and the `playwright` Python package
 (in requirements.txt). Never `playwright install`: its browser download cannot work here,
@@ -37,10 +45,14 @@ CHROMIUM = os.environ.get("BYOK_CHROMIUM") or shutil.which("chromium") or "/usr/
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 RUN_TIMEOUT_S = 300          # one notebook, all cells
+RUN_IN_MAKE_TEST = "05_import_and_use"   # the notebook whose cells `make test` runs here
 # Set in the served copy's parameters cell, as a learner may edit it: fewer timed repeats
 # (nbval runs the committed defaults).
 PARAMETERS = {"07_timing": {"REPEAT": 3}}
 SERVER_START_TIMEOUT_S = 60
+# `jupyter lab`, without the IRI grammar nothing here needs (tests/no_iri_grammar.py says why).
+LAB_MAIN = (f"import runpy, sys; runpy.run_path({str(ROOT / 'tests' / 'no_iri_grammar.py')!r}); "
+            "from jupyterlab.labapp import main; sys.exit(main())")
 
 try:
     from playwright.sync_api import sync_playwright
@@ -102,7 +114,7 @@ class LabServer:
         notification.mkdir(parents=True)
         (notification / "notification.jupyterlab-settings").write_text(
             json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-        command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip", "127.0.0.1",
+        command = [sys.executable, "-c", LAB_MAIN, "--no-browser", "--ip", "127.0.0.1",
                    f"--port={self.port}", f"--IdentityProvider.token={self.token}",
                    f"--ServerApp.root_dir={self.root}", "--LabApp.expose_app_in_browser=True",
                    "--ServerApp.port_retries=0"]
@@ -232,6 +244,42 @@ CLOSE = """async (timeoutMs) => {
   try { await Promise.race([panel.sessionContext.shutdown(), bound]); } finally { panel.dispose(); }
 }"""
 
+# What the opened notebook shows: its model's stored outputs, those on the page, its charts
+# (decoded) and its rendered markdown cells, once all are on the page or the time is up
+# (JupyterLab renders them after the document is ready). Windowing keeps off-screen cells
+# in the page (JupyterLab 4's "contentVisibility"), so every cell is counted.
+RENDERED = """async (timeoutMs) => {
+  const panel = window.byokPanel;
+  const node = panel.content.node;
+  const deadline = Date.now() + timeoutMs;
+  const count = () => {
+    const outputs = panel.content.widgets.filter(w => w.model.type === 'code')
+        .flatMap(w => w.model.outputs.toJSON());
+    const images = [...node.querySelectorAll('.jp-OutputArea-output img')];
+    return {modelOutputs: outputs.length,
+            modelImages: outputs.filter(o => o.data && o.data['image/png']).length,
+            pageOutputs: node.querySelectorAll('.jp-OutputArea-output').length,
+            decodedImages: images.filter(i => i.complete && i.naturalWidth > 0).length,
+            markdownCells: panel.content.widgets.filter(w => w.model.type === 'markdown').length,
+            renderedMarkdown: node.querySelectorAll('.jp-MarkdownCell .jp-RenderedMarkdown').length};
+  };
+  let shown = count();
+  while (!(shown.pageOutputs === shown.modelOutputs && shown.decodedImages === shown.modelImages
+           && shown.renderedMarkdown === shown.markdownCells) && Date.now() < deadline) {
+    await new Promise(r => setTimeout(r, 100));
+    shown = count();
+  }
+  return shown;
+}"""
+
+# Show the notebook's end for the screenshot.
+TO_THE_END = """async () => {
+  const panel = window.byokPanel;
+  const last = panel.content.widgets.length - 1;
+  panel.content.activeCellIndex = last;
+  await panel.content.scrollToItem(last, 'end');
+}"""
+
 RUN_ALL = """async (timeoutMs) => {
   const app = window.jupyterapp;
   const panel = window.byokPanel;
@@ -259,71 +307,112 @@ RUN_ALL = """async (timeoutMs) => {
                 text: outputs.map(o => [].concat(o.text || (o.data && o.data['text/plain']) || [])
                                           .join('')).join('\\n')});
   }
-  // Show the notebook's end for the screenshot.
-  const last = panel.content.widgets.length - 1;
-  panel.content.activeCellIndex = last;
-  await panel.content.scrollToItem(last, 'end');
   return {seconds, cells};
 }"""
 
 
-def committed_text(notebook: Path) -> str:
+def shown_outputs(outputs: list) -> list:
+    """A cell's outputs as JupyterLab holds them: consecutive stream outputs of one name
+    (stdout, stderr) merged into one."""
+    merged = []
+    for output in outputs:
+        if (merged and output["output_type"] == "stream" == merged[-1]["output_type"]
+                and output["name"] == merged[-1]["name"]):
+            continue
+        merged.append(output)
+    return merged
+
+
+def committed(notebook: Path) -> dict:
+    """What the notebook file stores: its outputs' text, their number, its PNG charts and
+    its markdown cells."""
     nb = json.loads(notebook.read_text())
-    return "\n".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
-                     for c in nb["cells"] for o in c.get("outputs", []))
+    outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
+    return {"text": "\n".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+                              for o in outputs),
+            "outputs": sum(len(shown_outputs(c.get("outputs", []))) for c in nb["cells"]),
+            "images": sum("image/png" in o.get("data", {}) for o in outputs),
+            "markdown": sum(c["cell_type"] == "markdown" for c in nb["cells"])}
 
 
-def run_in_jupyterlab(notebook, lab, lab_page, screenshots):
+def in_jupyterlab(notebook, lab, lab_page, screenshots, run_all: bool):
     folder, plugin = screenshots
     page = lab_page.page
+    stored = committed(notebook)
     started = time.monotonic()
     try:
         kernel = page.evaluate(OPEN_AND_WAIT, [notebook.name, 60_000])
         opened = time.monotonic() - started
-        result = page.evaluate(RUN_ALL, RUN_TIMEOUT_S * 1000)
+        shown = page.evaluate(RENDERED, 30_000)
+        result = page.evaluate(RUN_ALL, RUN_TIMEOUT_S * 1000) if run_all else None
+        page.evaluate(TO_THE_END)
         page.wait_for_timeout(300)  # let the scroll settle before the picture
         shot = folder / f"{notebook.stem}.png"
         page.screenshot(path=str(shot))
         plugin.paths.append(shot)
-        print(f"\n{notebook.stem}: opened with a ready kernel ({kernel}) in {opened:.1f} s, "
-              f"run-all {result['seconds']:.1f} s; screenshot {shot}")
+        ran = f", run-all {result['seconds']:.1f} s" if run_all else ""
+        print(f"\n{notebook.stem}: opened with a ready kernel ({kernel}) in {opened:.1f} s"
+              f"{ran}; screenshot {shot}")
     finally:
         page.evaluate(CLOSE, 30_000)
         lab.shut_down_sessions()
     # this notebook's uncaught errors (the first one's include JupyterLab's loading)
     console_errors, lab_page.errors[:] = list(lab_page.errors), []
 
-    errors = [f"cell {c['index']}: {e}" for c in result["cells"] for e in c["errors"]]
-    unexecuted = [f"cell {c['index']}" for c in result["cells"]
-                  if c["source"].strip() and c["executionCount"] is None]
-    assert not errors, f"{notebook.name} raised in JupyterLab: {errors}"
-    assert not unexecuted, f"{notebook.name}: code cells left unexecuted: {unexecuted}"
-    # Checks.assert_all() prints this only when every row of the summary table is true.
-    if "CHECKS PASSED" in committed_text(notebook):
-        fresh = "\n".join(c["text"] for c in result["cells"])
-        assert "CHECKS PASSED" in fresh, f"{notebook.name}: the summary checks did not all pass"
+    assert shown["modelOutputs"] == stored["outputs"], f"{notebook.name}: outputs lost on opening"
+    assert shown["pageOutputs"] == shown["modelOutputs"], f"{notebook.name}: outputs not on the page"
+    assert shown["modelImages"] == stored["images"] == shown["decodedImages"], \
+        f"{notebook.name}: charts not shown: {shown}"
+    assert shown["renderedMarkdown"] == shown["markdownCells"] == stored["markdown"], \
+        f"{notebook.name}: markdown not rendered: {shown}"
+    if run_all:
+        errors = [f"cell {c['index']}: {e}" for c in result["cells"] for e in c["errors"]]
+        unexecuted = [f"cell {c['index']}" for c in result["cells"]
+                      if c["source"].strip() and c["executionCount"] is None]
+        assert not errors, f"{notebook.name} raised in JupyterLab: {errors}"
+        assert not unexecuted, f"{notebook.name}: code cells left unexecuted: {unexecuted}"
+        # Checks.assert_all() prints this only when every row of the summary table is true.
+        if "CHECKS PASSED" in stored["text"]:
+            fresh = "\n".join(c["text"] for c in result["cells"])
+            assert "CHECKS PASSED" in fresh, f"{notebook.name}: the summary checks did not all pass"
     assert not console_errors, f"uncaught errors in the page: {console_errors}"
 
 
-# Two halves, each a class with its own JupyterLab and Chromium: under `--dist loadscope` a
-# class is one unit of work, so the two halves run side by side on two workers instead of
-# eleven notebooks queueing on one. Alternate notebooks go to each half, so each gets some
-# of the slow ones.
-class TestFirstHalf:
+class TestEveryNotebookOpens:
+    """`make test`: every notebook opened and shown in one JupyterLab; one run end to end."""
+    notebooks = NOTEBOOKS
+
+    @pytest.mark.parametrize("notebook", notebooks, ids=lambda p: p.stem)
+    def test_notebook_opens_in_jupyterlab(self, notebook, lab, lab_page, screenshots):
+        in_jupyterlab(notebook, lab, lab_page, screenshots,
+                      run_all=notebook.stem == RUN_IN_MAKE_TEST)
+
+
+def test_make_test_runs_a_notebook_that_exists():
+    assert (ROOT / "notebooks" / f"{RUN_IN_MAKE_TEST}.ipynb") in NOTEBOOKS
+
+
+# `make paths`: all cells of every notebook. Two halves, each a class with its own
+# JupyterLab and Chromium: under `--dist loadscope` a class is one unit of work, so the two
+# can run side by side on two workers. Alternate notebooks go to each half, so each gets
+# some of the slow ones.
+@pytest.mark.paths
+class TestRunAllFirstHalf:
     notebooks = NOTEBOOKS[0::2]
 
     @pytest.mark.parametrize("notebook", notebooks, ids=lambda p: p.stem)
     def test_notebook_runs_in_jupyterlab(self, notebook, lab, lab_page, screenshots):
-        run_in_jupyterlab(notebook, lab, lab_page, screenshots)
+        in_jupyterlab(notebook, lab, lab_page, screenshots, run_all=True)
 
 
-class TestSecondHalf:
+@pytest.mark.paths
+class TestRunAllSecondHalf:
     notebooks = NOTEBOOKS[1::2]
 
     @pytest.mark.parametrize("notebook", notebooks, ids=lambda p: p.stem)
     def test_notebook_runs_in_jupyterlab(self, notebook, lab, lab_page, screenshots):
-        run_in_jupyterlab(notebook, lab, lab_page, screenshots)
+        in_jupyterlab(notebook, lab, lab_page, screenshots, run_all=True)
 
 
 def test_the_halves_cover_every_notebook_once():
-    assert sorted(TestFirstHalf.notebooks + TestSecondHalf.notebooks) == NOTEBOOKS
+    assert sorted(TestRunAllFirstHalf.notebooks + TestRunAllSecondHalf.notebooks) == NOTEBOOKS
