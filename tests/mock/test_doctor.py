@@ -10,11 +10,11 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from byoklib import data_path, primitives
+from byoklib.mock import hsm
 from byoklib.mock.doctor import SENTENCES, Attempt, TokenSecrets, diagnose
 
-KEYS = [primitives.load_private_key(data_path("test-only", f"token-key-{i}.pem").read_bytes())
-        for i in (1, 2)]
+_PACKAGED = hsm.test_only_key_pairs()   # token-key-1, -2, ... (tests/mock/test_hsm.py checks them)
+KEYS = [_PACKAGED(), _PACKAGED()]
 MATERIAL = bytes(range(32))           # TEST-ONLY fixed material
 NONCE = bytes(range(200, 212))
 OLD_NONCE = bytes(range(100, 112))
