@@ -94,6 +94,16 @@ def connect(url: str = "", instance_id: str = "", api_key: str = "", token: str 
     if url or instance_id or api_key or token:
         raise ValueError("to use a service of your own, give a URL, an instance id and an "
                          "API key or a bearer token; give none of them for the local mock")
+    with local_mock(**server_options) as server:
+        client = KeyProtectClient(server.url, instance_for_mock, "learner-token")
+        yield Connection(client, server)
+
+
+@contextlib.contextmanager
+def local_mock(**server_options):
+    """A notebook's own mock, `byoklib.mock.running_server(**server_options)`: its HSM
+    generates each token's RSA-4096 pair, except under test (ENV_TEST_ONLY_KEYS set), where
+    the TEST-ONLY pairs serve."""
     from byoklib.mock import running_server
 
     if os.environ.get(ENV_TEST_ONLY_KEYS) and "key_pair_source" not in server_options:
@@ -101,8 +111,7 @@ def connect(url: str = "", instance_id: str = "", api_key: str = "", token: str 
 
         server_options["key_pair_source"] = test_only_key_pairs()
     with running_server(**server_options) as server:
-        client = KeyProtectClient(server.url, instance_for_mock, "learner-token")
-        yield Connection(client, server)
+        yield server
 
 
 def start(url: str = "", instance_id: str = "", api_key: str = "", token: str = "",

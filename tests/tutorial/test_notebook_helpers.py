@@ -1,6 +1,7 @@
 """tutorial.notebook's helpers: `Checks.agree` (a row that names its witnesses and fails when
 one disagrees), and the helpers that print sources: source_of, refused(rule=), cite,
-as_expected; and `start`, whose mock must not keep its process alive."""
+as_expected; `start`, whose mock must not keep its process alive; and `local_mock`, whose
+HSM generates token key pairs except under test."""
 from __future__ import annotations
 
 import os
@@ -9,9 +10,13 @@ import sys
 
 import pytest
 
+from byoklib import data_path, primitives
+from byoklib.client import KeyProtectClient
 from byoklib.errors import CATALOGUE, KeyProtectError
+from byoklib.mock.hsm import KeyPairPool
 from byoklib.rules import rule
-from byoklib.tutorial.notebook import Checks, as_expected, cite, refused, source_of
+from byoklib.tutorial.notebook import (ENV_TEST_ONLY_KEYS, Checks, as_expected, cite,
+                                       local_mock, refused, source_of)
 
 
 def fail(code, status=None):
@@ -117,3 +122,27 @@ def test_a_script_that_starts_the_mock_and_ends_exits():
                                            "BYOKLIB_TEST_ONLY_TOKEN_KEYS": "1"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "token"
+
+
+def test_under_test_a_notebooks_own_mock_hands_out_the_test_only_pairs(monkeypatch):
+    monkeypatch.setenv(ENV_TEST_ONLY_KEYS, "1")
+    monkeypatch.setattr(primitives, "generate_rsa_private_key",
+                        lambda *a, **kw: pytest.fail("a TEST-ONLY pair serves here"))
+    test_only = primitives.load_private_key(
+        data_path("test-only", "token-key-1.pem").read_bytes()).public_key()
+    with local_mock(flavor="hpcs") as server:
+        client = KeyProtectClient(server.url, "hpcs-instance", "learner-token")
+        client.create_import_token()
+        token = client.get_import_token()
+        assert server.service.flavor.name == "hpcs"   # the options reach running_server
+    assert primitives.load_public_key(token.public_key_pem).public_numbers() \
+        == test_only.public_numbers()
+
+
+def test_a_learners_own_mock_generates_its_token_key_pairs(monkeypatch):
+    monkeypatch.delenv(ENV_TEST_ONLY_KEYS, raising=False)
+    made = []
+    monkeypatch.setattr(KeyPairPool, "start", lambda pool: made.append(pool) or pool)
+    with local_mock():   # its pool is never started here: no key is generated
+        pass
+    assert len(made) == 1 and made[0].bits == 4096
