@@ -328,8 +328,9 @@ def committed(notebook: Path) -> dict:
     its markdown cells."""
     nb = json.loads(notebook.read_text())
     outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
-    return {"text": "\n".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
-                              for o in outputs),
+    text = ("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+            for o in outputs)
+    return {"text": "\n".join(text),
             "outputs": sum(len(shown_outputs(c.get("outputs", []))) for c in nb["cells"]),
             "images": sum("image/png" in o.get("data", {}) for o in outputs),
             "markdown": sum(c["cell_type"] == "markdown" for c in nb["cells"])}
@@ -360,7 +361,8 @@ def in_jupyterlab(notebook, lab, lab_page, screenshots, run_all: bool):
     console_errors, lab_page.errors[:] = list(lab_page.errors), []
 
     assert shown["modelOutputs"] == stored["outputs"], f"{notebook.name}: outputs lost on opening"
-    assert shown["pageOutputs"] == shown["modelOutputs"], f"{notebook.name}: outputs not on the page"
+    assert shown["pageOutputs"] == shown["modelOutputs"], \
+        f"{notebook.name}: outputs not on the page: {shown}"
     assert shown["modelImages"] == stored["images"] == shown["decodedImages"], \
         f"{notebook.name}: charts not shown: {shown}"
     assert shown["renderedMarkdown"] == shown["markdownCells"] == stored["markdown"], \
