@@ -17,7 +17,7 @@ only for its own instances (403 FORBIDDEN_ERR: the mock's code, kept because thi
 public contract promises a 403; IBM documents only the 401 for a user without access).
 
 Mock's choices (UNCONFIRMED behaviours of the real service) sit with the code that
-makes them: content types and bodies in `routes` (`reply`, `check_content_type`,
+makes them: content types and bodies in `exchange` (`reply`, `check_content_type`,
 `Call`), unknown paths and methods in `route` below; what the HTTP layer refuses before
 the app is read in `strict` and answered with `http_error_page`.
 """
@@ -29,22 +29,10 @@ from http import HTTPStatus
 
 from byoklib import protocol
 from byoklib.errors import KeyProtectError
-from byoklib.mock.http.routes import (  # noqa: F401 (re-exported)
-    API,
-    COLLECTION,
-    ERROR,
-    JSON,
-    KEY_ACTION,
-    MAX_BODY_BYTES,
-    ApiRequest,
-    Call,
-    Reply,
-    error_context,
-    error_reply,
-    match,
-    reply,
-)
+from byoklib.mock.http.exchange import ApiRequest, Call, Reply, error_reply
+from byoklib.mock.http.routes import API, error_context, match
 from byoklib.mock.service import KeyProtectService
+from byoklib.protocol import ERROR
 
 log = logging.getLogger("byoklib.mock.http")
 

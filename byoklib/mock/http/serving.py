@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from byoklib.mock.hsm import HSM, KeyPairPool
 from byoklib.mock.http.app import KeyProtectApp, create_app, http_error_page
-from byoklib.mock.http.routes import MAX_BODY_BYTES
+from byoklib.mock.http.exchange import MAX_BODY_BYTES
 from byoklib.mock.http.strict import Limits, StrictServer
 from byoklib.mock.service import KeyProtectService
 

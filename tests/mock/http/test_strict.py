@@ -10,7 +10,7 @@ from email.utils import parsedate_to_datetime
 import pytest
 
 from byoklib.mock.http.framing import MAX_CHUNK_LINE, MAX_HEADER_BLOCK
-from byoklib.mock.http.routes import MAX_BODY_BYTES
+from byoklib.mock.http.exchange import MAX_BODY_BYTES
 
 HEADERS = "Authorization: Bearer t\r\nbluemix-instance: i\r\nHost: x\r\n"
 
