@@ -125,8 +125,8 @@ CATALOGUE: dict[str, ReasonCode] = {r.code: r for r in [
     # (https://cloud.ibm.com/docs/key-protect?topic=key-protect-error-messages)
     _r("UNAUTHORIZED_ERR", 401, "The user does not have access to the specified resource",
        reasons_in_body=False),
-    # strict mode's answer to a known token on another instance: DESIGN.md's public contract
-    # says 403; IBM documents only 401 UNAUTHORIZED_ERR for "no access"
+    # strict mode's answer to a known token on another instance: 403, this suite's public
+    # contract (README); IBM documents only 401 UNAUTHORIZED_ERR for "no access"
     _r("FORBIDDEN_ERR", 403, "The token does not grant access to this instance",
        confirmed=False),
     _r("BEARER_SUB_EXTRACTION_ERR", 400, "Extracting the subject from the bearer token "

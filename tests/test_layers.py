@@ -1,4 +1,4 @@
-"""The layer rules of DESIGN.md, checked over byoklib's import graph (every import
+"""The layer rules (README, *Layout*), checked over byoklib's import graph (every import
 statement, at module level or inside a function), so the house cannot drift."""
 import ast
 from pathlib import Path

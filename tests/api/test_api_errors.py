@@ -199,7 +199,7 @@ def test_strict_mode_isolates_tokens_and_instances(service):
         key = a.root_key()
         assert b.root_key()["id"] != key["id"]
         assert Api(server.url, "inst-c", "token-b").get("/api/v2/keys").status_code == 200
-        # a known token on another instance: 403 (DESIGN.md's contract for strict mode)
+        # a known token on another instance: 403 (strict mode's contract, README)
         assert_error(Api(server.url, "inst-a", "token-b").get(f"/api/v2/keys/{key['id']}"),
                      403, "FORBIDDEN_ERR")
         assert_error(Api(server.url, "inst-b", "token-a").get("/api/v2/keys"),

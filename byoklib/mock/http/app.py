@@ -100,7 +100,7 @@ class KeyProtectApp:
             return
         if token not in self.grants:
             raise KeyProtectError.of("UNAUTHORIZED_ERR")
-        if instance not in self.grants[token]:   # 403: the suite's contract (DESIGN.md)
+        if instance not in self.grants[token]:   # 403: the mock's choice (README)
             raise KeyProtectError.of("FORBIDDEN_ERR")
 
     def __repr__(self) -> str:
