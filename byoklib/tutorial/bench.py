@@ -52,7 +52,7 @@ from byoklib.tutorial.floor import (
 )
 from byoklib.tutorial.timing import measure
 
-# The goals of issue 5, once: the timing notebook shows its own figures beside them.
+# The goals, once: the timing notebook shows its own figures beside them.
 TOKEN_GOAL = 0.10      # token creation / one bare RSA-4096 key generation, at most
 IMPORT_GOAL = 1.10     # one secure import / its floor (crypto + bare round trip), at most
 THREADS_GOAL = 1.6     # imports per second with 2 client threads / with 1, at least

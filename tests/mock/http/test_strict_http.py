@@ -1,5 +1,5 @@
-"""Hostile requests over raw sockets (issue 16, items 2-7): what the HTTP layer refuses,
-and valid but unusual requests it must still serve. Loopback only, short timeouts."""
+"""Hostile requests over raw sockets: what the HTTP layer refuses, and valid but unusual
+requests it must still serve. Loopback only, short timeouts."""
 import json
 import logging
 import socket
