@@ -128,8 +128,7 @@ def test_under_test_a_notebooks_own_mock_hands_out_the_test_only_pairs(monkeypat
     monkeypatch.setenv(ENV_TEST_ONLY_KEYS, "1")
     monkeypatch.setattr(primitives, "generate_rsa_private_key",
                         lambda *a, **kw: pytest.fail("a TEST-ONLY pair serves here"))
-    test_only = primitives.load_private_key(
-        data_path("test-only", "token-key-1.pem").read_bytes()).public_key()
+    test_only = primitives.load_public_key(data_path("test-only", "token-key-1.pub.pem").read_bytes())
     with local_mock(flavor="hpcs") as server:
         client = KeyProtectClient(server.url, "hpcs-instance", "learner-token")
         client.create_import_token()

@@ -32,7 +32,6 @@ from byoklib.errors import KeyProtectError
 from byoklib.mock.http.exchange import ApiRequest, Call, Reply, error_reply
 from byoklib.mock.http.routes import API, error_context, match
 from byoklib.mock.service import KeyProtectService
-from byoklib.protocol import ERROR
 
 log = logging.getLogger("byoklib.mock.http")
 
@@ -161,7 +160,7 @@ def http_error_page(status: int) -> tuple[str, bytes]:
     read), so every failure has the same shape; it names the status, never the request."""
     error = KeyProtectError(status, "INVALID_HTTP_REQUEST_ERR",
                             f"The request could not be read: {HTTPStatus(status).phrase}")
-    return ERROR, error_reply(error).body
+    return protocol.ERROR, error_reply(error).body
 
 
 def normalise_grants(grants) -> dict[str, frozenset] | None:
