@@ -226,7 +226,8 @@ class HSM:
         self._source = key_pair_source or generate_key_pairs()
         self.doctor = doctor   # diagnose refused secure imports (byoklib.mock.doctor)
         self._private_keys: dict[TransportKey, rsa.RSAPrivateKey] = {}
-        self._materials: dict[MaterialHandle, bytes] = {}
+        # material -> [its bytes, its AES-GCM, its check value (made when first asked)]
+        self._materials: dict[MaterialHandle, list] = {}
         self._lock = threading.Lock()
 
     # --- the tables ---
@@ -250,9 +251,11 @@ class HSM:
         return key
 
     def store_material(self, material: bytes) -> MaterialHandle:
+        material = bytes(material)
         handle = MaterialHandle(len(material) * 8)
+        entry = [material, AESGCM(material), None]
         with self._lock:
-            self._materials[handle] = bytes(material)
+            self._materials[handle] = entry
         return handle
 
     def forget_material(self, handle: MaterialHandle | None) -> None:
@@ -262,12 +265,12 @@ class HSM:
         with self._lock:
             self._materials.pop(handle, None)
 
-    def _material_of(self, handle: MaterialHandle) -> bytes:
+    def _material_of(self, handle: MaterialHandle) -> list:
         with self._lock:
-            material = self._materials.get(handle)
-        if material is None:
+            entry = self._materials.get(handle)
+        if entry is None:
             raise KeyError("unknown key material")
-        return material
+        return entry
 
     def __repr__(self) -> str:
         return "HSM()"
@@ -356,19 +359,20 @@ class HSM:
         """A stable name for the material itself (not for the key that holds it): an HMAC
         check value, which reveals nothing of the material. Wrapped DEKs carry it, so any
         root key holding the same material can unwrap them, as the real service allows."""
-        check = hmac.new(self._material_of(handle), b"byoklib wrapped-DEK handle",
-                         "sha256").digest()[:16]
-        return str(uuid.UUID(bytes=check))
+        entry = self._material_of(handle)
+        if entry[2] is None:   # two threads may both compute it: the same value
+            entry[2] = _check_value(entry[0])
+        return entry[2]
 
     def seal(self, handle: MaterialHandle, plaintext: bytes, aad: bytes) -> tuple[bytes, bytes]:
         """AES-GCM under the version's material: returns (ciphertext || tag, 12-byte iv)."""
         iv = os.urandom(IV_BYTES)
-        return AESGCM(self._material_of(handle)).encrypt(iv, plaintext, aad), iv
+        return self._material_of(handle)[1].encrypt(iv, plaintext, aad), iv
 
     def open(self, handle: MaterialHandle, sealed: bytes, iv: bytes, aad: bytes) -> bytes:
         """Inverse of `seal`; any failure is 422 UNPROCESSABLE_CIPHERTEXT_ERR."""
         try:
-            return AESGCM(self._material_of(handle)).decrypt(iv, sealed, aad)
+            return self._material_of(handle)[1].decrypt(iv, sealed, aad)
         except (InvalidTag, ValueError):
             raise KeyProtectError.of("UNPROCESSABLE_CIPHERTEXT_ERR",
                                      target=("field", "ciphertext")) from None
@@ -379,7 +383,7 @@ class HSM:
     def export_sealed(self, handle: MaterialHandle, state_key: bytes) -> bytes:
         """iv || AES-GCM(state_key, material): what a state file stores for a version."""
         iv = os.urandom(IV_BYTES)
-        return iv + AESGCM(state_key).encrypt(iv, self._material_of(handle), STATE_AAD)
+        return iv + AESGCM(state_key).encrypt(iv, self._material_of(handle)[0], STATE_AAD)
 
     def import_sealed(self, blob: bytes, state_key: bytes) -> MaterialHandle:
         """Inverse of `export_sealed`; ValueError when the key or the blob is wrong."""
@@ -392,6 +396,12 @@ class HSM:
 
 
 STATE_AAD = b"byoklib state: key material"
+
+
+def _check_value(material: bytes) -> str:
+    """The material's name in wrapped DEKs (`HSM.material_id`)."""
+    check = hmac.new(material, b"byoklib wrapped-DEK handle", "sha256").digest()[:16]
+    return str(uuid.UUID(bytes=check))
 
 
 def check_algorithm(algorithm, flavor=None) -> None:

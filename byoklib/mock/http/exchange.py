@@ -19,6 +19,8 @@ MAX_BODY_BYTES = 1024 * 1024
 
 # --- one request's view -------------------------------------------------------------------
 
+_ENVIRON_KEYS: dict[str, str] = {}   # header name -> its WSGI environ key
+
 class ApiRequest:
     """What the mock reads from a WSGI request, straight from the environ: method, path,
     headers, query parameters and body."""
@@ -34,9 +36,13 @@ class ApiRequest:
         self._query: dict | None = None
 
     def header(self, name: str, default: str = "") -> str:
-        key = name.upper().replace("-", "_")
-        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            key = "HTTP_" + key
+        key = _ENVIRON_KEYS.get(name)
+        if key is None:
+            key = name.upper().replace("-", "_")
+            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                key = "HTTP_" + key
+            if len(_ENVIRON_KEYS) < 64:   # the mock's own few names
+                _ENVIRON_KEYS[name] = key
         return self.environ.get(key, default)
 
     def query(self, name: str) -> str | None:
@@ -121,6 +127,9 @@ def check_content_type(request: ApiRequest) -> None:
                              target=("header", "Content-Type"))
 
 
+_STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
+
+
 class Reply:
     """One answer: status, JSON body (or none) and headers, callable as a WSGI app."""
 
@@ -133,7 +142,7 @@ class Reply:
 
     @property
     def status(self) -> str:
-        return f"{self.status_code} {HTTPStatus(self.status_code).phrase}"
+        return _STATUS_LINES[self.status_code]
 
     def __call__(self, environ, start_response):
         start_response(self.status, self.headers)

@@ -23,8 +23,10 @@ SINGLE_VALUED = frozenset(name.lower().encode() for name in (
 
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])\r\n")
-# RFC 9110 5.5: a value has no control characters but HTAB
-FIELD_LINE = re.compile(rb"(" + _TOKEN + rb"):[ \t]*([\t\x20-\x7e\x80-\xff]*?)[ \t]*\r\n")
+# A field name is a token without "_" (refused, not dropped: WSGI would read `a_b` as `a-b`).
+# RFC 9110 5.5: a value has no control characters but HTAB; its trailing OWS is stripped
+# after the match (a lazy value would make the regex retry at every byte).
+FIELD_LINE = re.compile(rb"([!#$%&'*+.^`|~0-9A-Za-z-]+):[ \t]*([\t\x20-\x7e\x80-\xff]*)\r\n")
 CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:;[\t\x20-\x7e\x80-\xff]*)?\r\n")
 ABSOLUTE_FORM = re.compile(rb"(?i)https?://")
 
@@ -75,8 +77,9 @@ def read_fields(rfile, limit: int, too_large: int) -> dict[bytes, bytes]:
     field sent twice is joined with ", " (RFC 9110 5.3)."""
     fields: dict[bytes, bytes] = {}
     count = 0
+    readline, field_line = rfile.readline, FIELD_LINE.fullmatch
     while True:
-        line = rfile.readline(limit + 1)
+        line = readline(limit + 1)
         limit -= len(line)
         if limit < 0:
             raise Refusal(too_large)
@@ -87,10 +90,11 @@ def read_fields(rfile, limit: int, too_large: int) -> dict[bytes, bytes]:
         count += 1
         if count > MAX_HEADERS:
             raise Refusal(too_large)
-        match = FIELD_LINE.fullmatch(line)
-        if not match or b"_" in match.group(1):
+        match = field_line(line)
+        if match is None:
             raise Refusal(400)
-        name, value = match.group(1).lower(), match.group(2)
+        name, value = match.groups()
+        name, value = name.lower(), value.rstrip(b" \t")
         if name in fields:
             if name in SINGLE_VALUED:
                 raise Refusal(400)

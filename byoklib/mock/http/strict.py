@@ -87,6 +87,20 @@ def http_date() -> bytes:
     return _date_cache[1]
 
 
+_ENVIRON_NAMES: dict[bytes, str] = {}
+
+
+def _environ_name(name: bytes) -> str:
+    """`HTTP_` + the field name upper-cased, "-" as "_" (PEP 3333), remembered for the
+    names clients send every time (a bounded few: names are not a client's to grow)."""
+    key = _ENVIRON_NAMES.get(name)
+    if key is None:
+        key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+        if len(_ENVIRON_NAMES) < 256:
+            _ENVIRON_NAMES[name] = key
+    return key
+
+
 class StrictRequest(cheroot_server.HTTPRequest):
     """One request on a connection: read strictly, answered in one write."""
 
@@ -242,8 +256,8 @@ class StrictRequest(cheroot_server.HTTPRequest):
     def environ(self, body: bytes) -> dict:
         """The WSGI environ (PEP 3333), built here rather than by cheroot's gateway: the
         header names are already checked, and the app reads its body from memory."""
-        environ = {"HTTP_" + name.decode("latin-1").upper().replace("-", "_"):
-                   value.decode("latin-1") for name, value in self.inheaders.items()}
+        environ = {_environ_name(name): value.decode("latin-1")
+                   for name, value in self.inheaders.items()}
         for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             if "HTTP_" + name in environ:
                 environ[name] = environ.pop("HTTP_" + name)

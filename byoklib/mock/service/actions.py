@@ -113,7 +113,7 @@ class Actions(ServiceCore):
         sealed, iv = self.hsm.seal(version.material, plaintext, _binding(handle, aad))
         blob = {"ciphertext": b64encode(sealed), "iv": b64encode(iv),
                 "version": WDEK_FORMAT_VERSION, "handle": handle}
-        return b64encode(json.dumps(blob, separators=(",", ":")).encode())
+        return b64encode(_compact(blob).encode())
 
     def _open(self, key: KeyRecord, ciphertext: str, aad) -> tuple[Version, bytes]:
         blob = _parse_wdek(ciphertext)
@@ -206,10 +206,12 @@ def _check_rotation(instance: Instance, key: KeyRecord, secure: bool, plain: boo
         raise KeyProtectError.of("KEY_ROTATION_NOT_PERMITTED")
 
 
+_compact = json.JSONEncoder(separators=(",", ":")).encode   # one encoder, not one per call
+
+
 def _binding(handle: str, aad) -> bytes:
     """GCM additional data: which material, and the caller's aad list."""
-    return json.dumps({"material": handle, "aad": list(aad or [])},
-                      separators=(",", ":")).encode()
+    return _compact({"material": handle, "aad": list(aad or [])}).encode()
 
 
 def _parse_wdek(ciphertext: str) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from byoklib import protocol
 from byoklib.primitives import b64encode
@@ -59,7 +60,11 @@ class Version:
     material: object = field(repr=False)   # hsm.MaterialHandle (root) or None (standard)
 
     def ref(self) -> dict:
-        return {"id": self.id, "creationDate": rfc3339(self.creation_date)}
+        return {"id": self.id, "creationDate": self.created}
+
+    @cached_property
+    def created(self) -> str:   # the date never changes; every wrap answers it
+        return rfc3339(self.creation_date)
 
 
 @dataclass(eq=False)
