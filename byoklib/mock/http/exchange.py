@@ -100,7 +100,7 @@ class Call:
             return None
         check_content_type(self.request)
         try:
-            return json.loads(self._raw.decode("utf-8"), parse_constant=_refuse_constant)
+            return _DECODER.decode(self._raw.decode("utf-8"))
         except (ValueError, RecursionError):
             raise KeyProtectError.of("BAD_BODY_ERR") from None
 
@@ -113,6 +113,9 @@ class Call:
 
 def _refuse_constant(name: str):
     raise ValueError(f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)   # one, not one per body
 
 
 def check_content_type(request: ApiRequest) -> None:

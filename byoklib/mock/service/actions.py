@@ -100,12 +100,12 @@ class Actions(ServiceCore):
         return validate.base64_field(body, "plaintext")
 
     @staticmethod
-    def _wrapped_request(body) -> tuple[str, list | None]:
+    def _wrapped_request(body) -> tuple[bytes, list | None]:
+        """(the WDEK's outer base64 decoded, aad); what is inside is read by `_open`."""
         if body is None or body == {}:
             raise KeyProtectError.of("NO_BODY_ERR")
         body = validate.obj(body)
-        ciphertext = body.get("ciphertext")
-        validate.base64_field(body, "ciphertext", required=True)   # outer base64 only
+        ciphertext = validate.base64_field(body, "ciphertext", required=True)
         return ciphertext, validate.string_list(body, "aad", AAD_ITEMS, AAD_CHARS)
 
     def _seal(self, version: Version, plaintext: bytes, aad) -> str:
@@ -115,7 +115,7 @@ class Actions(ServiceCore):
                 "version": WDEK_FORMAT_VERSION, "handle": handle}
         return b64encode(_compact(blob).encode())
 
-    def _open(self, key: KeyRecord, ciphertext: str, aad) -> tuple[Version, bytes]:
+    def _open(self, key: KeyRecord, ciphertext: bytes, aad) -> tuple[Version, bytes]:
         blob = _parse_wdek(ciphertext)
         version = next((v for v in key.versions
                         if self.hsm.material_id(v.material) == blob["handle"]), None)
@@ -214,10 +214,11 @@ def _binding(handle: str, aad) -> bytes:
     return _compact({"material": handle, "aad": list(aad or [])}).encode()
 
 
-def _parse_wdek(ciphertext: str) -> dict:
-    """The WDEK's JSON; anything this service did not make is 422."""
+def _parse_wdek(ciphertext: bytes) -> dict:
+    """The WDEK's JSON (its outer base64 already decoded); anything this service did not
+    make is 422."""
     try:
-        blob = json.loads(b64decode(ciphertext))
+        blob = json.loads(ciphertext)
         fields = {name: blob[name] for name in ("ciphertext", "iv", "handle")}
         if not all(isinstance(v, str) for v in fields.values()):
             raise ValueError("fields must be strings")
