@@ -19,8 +19,6 @@ MAX_BODY_BYTES = 1024 * 1024
 
 # --- one request's view -------------------------------------------------------------------
 
-_ENVIRON_KEYS: dict[str, str] = {}   # header name -> its WSGI environ key
-
 class ApiRequest:
     """What the mock reads from a WSGI request, straight from the environ: method, path,
     headers, query parameters and body."""
@@ -36,13 +34,9 @@ class ApiRequest:
         self._query: dict | None = None
 
     def header(self, name: str, default: str = "") -> str:
-        key = _ENVIRON_KEYS.get(name)
-        if key is None:
-            key = name.upper().replace("-", "_")
-            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-                key = "HTTP_" + key
-            if len(_ENVIRON_KEYS) < 64:   # the mock's own few names
-                _ENVIRON_KEYS[name] = key
+        key = name.upper().replace("-", "_")
+        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            key = "HTTP_" + key
         return self.environ.get(key, default)
 
     def query(self, name: str) -> str | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextvars
 import re
 import threading
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 
 from byoklib import protocol
 from byoklib.errors import KeyProtectError
@@ -159,12 +159,14 @@ class ServiceCore:
 
     # --- the key-ring scope (the `X-Kms-Key-Ring` header; see rings.py) ---
 
-    @staticmethod
-    def key_ring_scope(ring_id: str | None):
+    @contextmanager
+    def key_ring_scope(self, ring_id: str | None):
         """Calls inside see only keys of `ring_id` (None: every ring)."""
-        if not ring_id and _scope.get() is None:
-            return nullcontext()   # most calls name no ring: nothing to set and reset
-        return _scoped(ring_id or None)
+        token = _scope.set(ring_id or None)
+        try:
+            yield
+        finally:
+            _scope.reset(token)
 
     @staticmethod
     def _check_scope(instance: Instance) -> str | None:
@@ -205,12 +207,3 @@ class ServiceCore:
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(region={self.region!r}, "
                 f"instances={len(self._instances)}, clock={self.clock!r})")
-
-
-@contextmanager
-def _scoped(ring_id: str | None):
-    token = _scope.set(ring_id)
-    try:
-        yield
-    finally:
-        _scope.reset(token)
