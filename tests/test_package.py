@@ -121,12 +121,13 @@ def test_serve_help_lists_every_option(installed):
 
 
 def test_serve_answers_a_token_from_a_packaged_test_key(installed):
+    """...and logs each request as method, path and status, never its headers."""
     key = installed.py("-c", "import byoklib; print(byoklib.data_path('test-only', "
                              "'token-key-1.pem'))").stdout.strip()
     assert Path(key).is_relative_to(installed.python.parent.parent)
     server = subprocess.Popen([str(installed.python), "-m", "byoklib", "serve", "--port", "0",
                                "--token-key", key], cwd=installed.elsewhere, env=clean_env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = server.stdout.readline().strip()
         assert line.startswith("Key Protect mock listening on http://127.0.0.1:"), line
@@ -143,7 +144,8 @@ def test_serve_answers_a_token_from_a_packaged_test_key(installed):
         assert b64decode(got.json()["payload"]) == expected
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        _, log = server.communicate(timeout=30)
+    assert log.splitlines() == ["POST /api/v2/import_token 200", "GET /api/v2/import_token 200"]
 
 
 def test_the_plugin_loads_by_its_entry_point(installed):

@@ -158,7 +158,7 @@ def mock_in_another_process():
         process.wait(10)
 
 
-IMPORT_ROUNDS = 30
+IMPORT_ROUNDS = 60
 
 
 def one_import(repeat: int = 5, rounds: int = IMPORT_ROUNDS) -> tuple[dict, dict]:
@@ -195,7 +195,8 @@ def one_import(repeat: int = 5, rounds: int = IMPORT_ROUNDS) -> tuple[dict, dict
                  "busy server": round_trip(session, busy_url, body)}
         samples, ratios = alternate(steps, rounds, repeat, {
             "secure import / floor": ("import", ("cryptography", "HTTP round trip")),
-            "secure import / bare import": ("import", ("bare import",))})
+            "secure import / bare import": ("import", ("bare import",)),
+            "bare import / floor": ("bare import", ("cryptography", "HTTP round trip"))})
         client.close()
     parts = {name: statistics.median(values) for name, values in samples.items()}
     parts["decryption"] = decryption
@@ -223,7 +224,7 @@ def alternate(steps: dict, rounds: int, repeat: int, wanted: dict) -> tuple[dict
     return samples, summary
 
 
-WRAP_ROUNDS = 20
+WRAP_ROUNDS = 40
 
 
 def wrap_and_unwrap(repeat: int = 5, rounds: int = WRAP_ROUNDS) -> tuple[dict, dict]:
@@ -313,7 +314,9 @@ def run(out_dir: Path | str = "build/bench"):
                      f"ms, floor {floor * ms:.2f} ms = crypto {parts['cryptography'] * ms:.2f}"
                      f" + HTTP {parts['HTTP round trip'] * ms:.2f}; a bare server kept busy "
                      f"one decryption's time ({parts['decryption'] * ms:.2f} ms) costs "
-                     f"{waking * ms:.2f} ms more than that plus a round trip"),
+                     f"{waking * ms:.2f} ms more than that plus a round trip, and the bare "
+                     f"decrypting server's import is itself {ratios['bare import / floor'][0]:.2f}"
+                     f"x the floor"),
         ratio_figure("secure import / bare import", ratios, 1.05,
                      f"the same import to a bare http.server that parses, RSA-decrypts and "
                      f"opens the nonce: {parts['bare import'] * ms:.2f} ms (median)"),
