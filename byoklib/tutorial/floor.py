@@ -1,6 +1,7 @@
-"""The floors `make bench` compares the mock with: bare keep-alive servers on Python's
-http.server in another process (one that does nothing, one that only decrypts an import, one
-that only keeps busy), and the cryptography of one import done in-process."""
+"""The floors `make bench` compares the mock with: bare keep-alive servers in another
+process (one that does nothing, one that only decrypts an import, one that only keeps busy),
+on Python's http.server or on the mock's own HTTP layer with a few-line app, and the
+cryptography of one import done in-process."""
 from __future__ import annotations
 
 import base64
@@ -28,6 +29,11 @@ BARE_SERVER = r"""
 import base64, json, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+# --mock-http: served by the mock's own HTTP layer (cheroot read strictly) instead of
+# http.server, so the difference to the mock is what its service does.
+mock_http = sys.argv[1:2] == ["--mock-http"]
+if mock_http:
+    del sys.argv[1]
 # What a POST does besides reading the body and answering:
 #   (nothing)          the floor's HTTP round trip;
 #   decrypt KEY_FILE   parse the body, RSA-OAEP-SHA-256-decrypt its resources[0].payload
@@ -69,19 +75,37 @@ class Bare(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-server = ThreadingHTTPServer(("127.0.0.1", 0), Bare)
-print(server.server_address[1], flush=True)
-server.serve_forever()
+def app(environ, start_response):
+    body = environ["wsgi.input"].read()
+    if work:
+        work(body)
+    start_response("201 Created", [("Content-Type", "application/json"),
+                                   ("Content-Length", "12")])
+    return [b'{"ok": true}']
+
+if mock_http:
+    from byoklib.mock.http.strict import Limits, StrictServer
+    server = StrictServer(("127.0.0.1", 0), app, max_body=1 << 20, limits=Limits(),
+                          error_page=lambda status: ("application/json", b"{}"))
+    server.prepare()
+    print(server.port, flush=True)
+    server.serve()
+else:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Bare)
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
 """
 
 
 @contextmanager
-def bare_server(*work: str):
+def bare_server(*work: str, mock_http: bool = False):
     """A keep-alive server on Python's standard http.server (TCP_NODELAY) in another
     process; yields its URL. With no `work` it does nothing (the floor's round trip);
     ("decrypt", key file) RSA-decrypts each body's payload and opens its nonce; ("busy",
-    seconds) keeps the CPU busy that long before answering (a diagnostic of the import)."""
-    process = subprocess.Popen([sys.executable, "-c", BARE_SERVER, *work],
+    seconds) keeps the CPU busy that long before answering (a diagnostic of the import).
+    `mock_http`: served by the mock's HTTP layer instead, with the same few-line work."""
+    flag = ["--mock-http"] if mock_http else []
+    process = subprocess.Popen([sys.executable, "-c", BARE_SERVER, *flag, *work],
                                stdout=subprocess.PIPE, text=True)
     try:
         yield f"http://127.0.0.1:{int(process.stdout.readline())}/api/v2/keys"

@@ -49,6 +49,13 @@ def test_the_diagnostic_servers_decrypt_the_payload_and_keep_busy():
     with floor.bare_server("decrypt", str(floor.TEST_KEYS[1])) as url, requests.Session() as s:
         with pytest.raises(requests.ConnectionError):   # another key: the decryption fails
             floor.round_trip(s, url, body)()
+    with floor.bare_server("decrypt", str(floor.TEST_KEYS[0]), mock_http=True) as url, \
+            requests.Session() as s:   # the same work on the mock's own HTTP layer
+        answer = floor.round_trip(s, url, body)()
+        assert answer.status_code == 201 and answer.headers["Server"] == "byoklib-mock"
+    with floor.bare_server("decrypt", str(floor.TEST_KEYS[1]), mock_http=True) as url, \
+            requests.Session() as s:
+        assert floor.round_trip(s, url, body)().status_code == 500
     with floor.bare_server("busy", "0.2") as url, requests.Session() as s:
         start = time.perf_counter()
         assert floor.round_trip(s, url, body)().status_code == 201
