@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from byoklib import data_path, primitives
 from byoklib.mock import hsm, running_server
@@ -26,6 +27,28 @@ TOKEN_KEY_FILES = [data_path("test-only", name) for name in hsm.TEST_ONLY_KEY_FI
 os.environ.setdefault("BYOKLIB_TEST_ONLY_TOKEN_KEYS", "1")
 KEY_TYPE = "application/vnd.ibm.kms.key+json"
 START = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(autouse=True)
+def no_rsa4096_generation_unless_marked(request, monkeypatch):
+    """A test that makes an RSA-4096 key in this process fails unless it is marked
+    `generates_rsa4096`: where a key's freshness is not what is tested, a TEST-ONLY pair
+    serves (each generation is seconds of CPU, at random, in a suite that must stay fast)."""
+    if request.node.get_closest_marker("generates_rsa4096"):
+        yield
+        return
+    made = []
+    generate = rsa.generate_private_key
+
+    def recorded(public_exponent, key_size, *args, **kwargs):
+        if key_size >= 4096:
+            made.append(key_size)
+        return generate(public_exponent, key_size, *args, **kwargs)
+
+    monkeypatch.setattr(rsa, "generate_private_key", recorded)
+    yield
+    assert not made, (f"{len(made)} RSA-4096 key(s) generated: give the mock "
+                      "hsm.test_only_key_pairs(), or mark the test generates_rsa4096")
 
 
 @pytest.fixture(scope="session")

@@ -131,6 +131,7 @@ def test_test_only_key_pairs_make_tokens_without_generating_a_key(pytester):
     run(pytester).assert_outcomes(passed=1)
 
 
+@pytest.mark.generates_rsa4096   # what a user's suite gets by default
 def test_fresh_key_pairs_by_default(pytester):
     pytester.makepyfile(test_user_fresh="""
         from byoklib import data_path, load_private_key, public_key_pem

@@ -6,6 +6,7 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 from conftest import Api
 
@@ -62,6 +63,7 @@ def test_running_server_builds_its_own_service_and_stops(token_key_pairs):
     assert stopped
 
 
+@pytest.mark.generates_rsa4096   # the default pool makes its pair
 def test_running_server_default_pool_is_closed_at_exit():
     before = {t.name for t in threading.enumerate()}
     with running_server() as server:

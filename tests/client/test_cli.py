@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from byoklib.__main__ import main
 from byoklib.client import KeyProtectClient, cli
 from byoklib.mock import running_server
+from byoklib.mock.hsm import fixed_key_pairs
 
 ROOT = Path(__file__).resolve().parents[2]
 DATE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000 UTC$")
@@ -377,7 +378,8 @@ def test_an_api_key_is_exchanged_at_iam(monkeypatch, capsys, token_key_pairs):
     iam = Scripted()
     try:
         iam.reply(200, {"access_token": "from-iam", "expires_in": 3600})
-        with running_server(grants={"from-iam": {"iam-instance"}}) as server:
+        with running_server(grants={"from-iam": {"iam-instance"}},
+                            key_pair_source=fixed_key_pairs(token_key_pairs)) as server:
             monkeypatch.delenv("KP_TOKEN", raising=False)
             monkeypatch.setenv("KP_API_KEY", "my-api-key")
             monkeypatch.setenv("KP_IAM_URL", iam.url + "/identity/token")
