@@ -77,9 +77,10 @@ def run_serve(args: argparse.Namespace) -> int:
         raise SystemExit("--threads and --request-timeout must be positive")
     limits = Limits(threads=args.threads, request_timeout=args.request_timeout)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    # The access log shows the message only, so this process skips gathering what it
-    # never prints: the caller's frame, thread and process (the logging HOWTO's
-    # "Optimization": https://docs.python.org/3/howto/logging.html#optimization).
+    # The access log shows the message only, so the serve command's process skips
+    # gathering what it never prints (process-wide): the caller's frame, thread and
+    # process, as the logging HOWTO's "Optimization" says:
+    # https://docs.python.org/3/howto/logging.html#optimization
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     source = None

@@ -126,17 +126,19 @@ def test_serve_answers_a_token_from_a_packaged_test_key(installed):
                              "'token-key-1.pem'))").stdout.strip()
     assert Path(key).is_relative_to(installed.python.parent.parent)
     server = subprocess.Popen([str(installed.python), "-m", "byoklib", "serve", "--port", "0",
-                               "--token-key", key], cwd=installed.elsewhere, env=clean_env(),
+                               "--token-key", key], cwd=installed.elsewhere,
+                              env={**clean_env(), "PYTHONWARNINGS": "ignore"},   # log only
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = server.stdout.readline().strip()
         assert line.startswith("Key Protect mock listening on http://127.0.0.1:"), line
         url = line.rsplit(" ", 1)[1]
         headers = {"Authorization": "Bearer wheel-test", "bluemix-instance": "wheel"}
-        posted = requests.post(url + "/api/v2/import_token", json={"expiration": 600},
-                               headers=headers, timeout=30)
-        assert posted.status_code == 200, posted.text
-        got = requests.get(url + "/api/v2/import_token", headers=headers, timeout=30)
+        with requests.Session() as session:   # one connection: the log lines come in order
+            posted = session.post(url + "/api/v2/import_token", json={"expiration": 600},
+                                  headers=headers, timeout=30)
+            assert posted.status_code == 200, posted.text
+            got = session.get(url + "/api/v2/import_token", headers=headers, timeout=30)
         assert got.status_code == 200, got.text
         expected = public_key_pem(load_private_key(
             data_path("test-only", "token-key-1.pem").read_bytes()))

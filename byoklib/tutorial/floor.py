@@ -108,7 +108,10 @@ def bare_server(*work: str, mock_http: bool = False):
     process = subprocess.Popen([sys.executable, "-c", BARE_SERVER, *flag, *work],
                                stdout=subprocess.PIPE, text=True)
     try:
-        yield f"http://127.0.0.1:{int(process.stdout.readline())}/api/v2/keys"
+        port = process.stdout.readline().strip()
+        if not port.isdigit():
+            raise RuntimeError("the bare server did not start")
+        yield f"http://127.0.0.1:{port}/api/v2/keys"
     finally:
         process.terminate()
         process.wait(10)

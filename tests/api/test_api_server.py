@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import Api
+from conftest import TOKEN_KEY_FILES, Api
 
 from byoklib import primitives
 from byoklib.mock import running_server
@@ -75,8 +75,12 @@ def test_running_server_default_pool_is_closed_at_exit():
 
 
 def serve_process(*args):
+    """`python -m byoklib serve ARGS`, with the TEST-ONLY token keys unless ARGS name some:
+    its default pool would generate an RSA-4096 pair at start and wait for it at exit."""
+    keys = [] if "--token-key" in args else [
+        arg for path in TOKEN_KEY_FILES for arg in ("--token-key", str(path))]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "byoklib", "serve", *args],
+    return subprocess.Popen([sys.executable, "-m", "byoklib", "serve", *args, *keys],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 

@@ -75,3 +75,11 @@ def test_wrap_and_unwrap_rounds_give_both_ratios():
     assert set(ratios) == {"wrap / floor", "unwrap / floor"}
     assert all(median > 0 and low <= high for median, low, high in ratios.values())
     assert parts["AES-GCM wrap"] < parts["round trip (wrap)"]
+
+
+def test_one_import_gives_every_ratio_the_table_prints():
+    ratios, parts = bench.one_import(repeat=1, rounds=2)
+    assert set(ratios) == {"secure import / floor", "secure import / bare import",
+                           "bare import / floor", bench.MOCK_HTTP_FLOOR}
+    assert all(median > 0 and low <= high for median, low, high in ratios.values())
+    assert parts["decryption"] < parts["bare import"]
