@@ -178,12 +178,16 @@ def run_order(nodeid: str) -> int:
     notebook (nbval's cells) is one unit, handed out in collection order to whichever worker
     is free. Started last, one long unit would leave the other worker idle at the end;
     started first, the short modules fill in around it. The browser test (every notebook opened
-    in one JupyterLab) and the timing notebook are the longest, then the other notebook runs.
+    in one JupyterLab) and the timing notebook are the longest, then the other notebook runs
+    and the modules that start servers, kernels or the openssl command many times.
     """
     if nodeid.startswith("tests/test_browser.py") or "07_timing" in nodeid:
         return 0
     if nodeid.startswith(("notebooks/", "tests/test_notebooks.py::Test_",
-                          "tests/test_package.py", "tests/api/test_openapi.py")):
+                          "tests/test_package.py", "tests/api/test_openapi.py",
+                          "tests/tutorial/test_broken_library.py", "tests/tutorial/test_bench.py",
+                          "tests/api/test_api_server.py", "tests/test_pytest_plugin.py",
+                          "tests/tutorial/test_openssl.py")):
         return 1   # the wheel in a fresh venv and the fuzzer too
     return 2
 
