@@ -2,9 +2,9 @@
 used there from a folder outside the repository, with no PYTHONPATH, so nothing of the
 work tree can leak in (`byoklib.__file__` is checked to be inside the virtualenv).
 
-Marked `package`: it runs in `make test`; the wheel, the virtualenv and its `pip install`
-(byoklib's dependencies and pytest, from the package index) take about 20-40 s on this
-machine, once per run (a module-scoped fixture). `-m "not package"` leaves it out.
+Marked `package`: `make paths` runs it and `make test` leaves it out, since the wheel, the
+virtualenv and its `pip install` (byoklib's dependencies and pytest, from the package index)
+take about 20-40 s, once per run (a module-scoped fixture).
 """
 from __future__ import annotations
 
