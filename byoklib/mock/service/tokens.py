@@ -29,7 +29,7 @@ from byoklib.primitives import b64encode
 from byoklib.protocol import NONCE_BYTES, TOKEN_EXPIRATION, TOKEN_RETRIEVALS
 
 from . import validate
-from .core import ServiceCore
+from .core import ServiceCore, check_instance_id
 from .model import Instance, TokenRecord
 
 
@@ -43,7 +43,9 @@ class Tokens(ServiceCore):
                                    TOKEN_EXPIRATION.high, TOKEN_EXPIRATION.default)
         retrievals = validate.integer(values, "maxAllowedRetrievals", TOKEN_RETRIEVALS.low,
                                       TOKEN_RETRIEVALS.high, TOKEN_RETRIEVALS.default)
-        # RSA-4096 generation is slow: done before the instance's lock is taken.
+        # RSA-4096 generation is slow: done before the instance's lock is taken, and only
+        # for a request that the lock's own check of the instance id would not refuse.
+        check_instance_id(instance_id)
         transport_key = self.hsm.new_transport_key()
         public_pem = self.hsm.public_key_pem(transport_key)
         with self._changing(instance_id) as instance:

@@ -10,6 +10,7 @@ from conftest import KEY_TYPE, envelope, reason
 
 from byoklib.errors import KeyProtectError
 from byoklib.mock import running_server
+from byoklib.mock.hsm import HSM, fixed_key_pairs
 from byoklib.mock.service import KeyProtectService
 from byoklib.mock.service.model import Instance
 from byoklib.mock.service.state import load_state, save_state
@@ -110,6 +111,22 @@ def test_any_other_instance_id_is_refused_and_leaves_nothing(service, instance_i
         assert (error.status, error.code) == (400, "INVALID_HEADER_ERR")
         assert "'bluemix-instance'" in error.message
     assert service.instance_ids() == []
+
+
+def test_a_refused_token_creation_takes_no_key_pair(token_key_pairs):
+    pairs, taken = fixed_key_pairs(token_key_pairs), []
+
+    def counted():
+        taken.append(1)
+        return pairs()
+
+    service = KeyProtectService(hsm=HSM(counted))
+    for instance_id in ("-x", "x" * 65, "x/y"):
+        assert refused(service.create_import_token, instance_id, 600).code == "INVALID_HEADER_ERR"
+    assert refused(service.create_import_token, "fine", 1).code == "INVALID_FIELD_ERR"
+    assert taken == [] and service.instance_ids() == []
+    service.create_import_token("fine", 600)
+    assert taken == [1]
 
 
 # --- over HTTP ----------------------------------------------------------------------------------
