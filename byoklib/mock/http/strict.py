@@ -66,10 +66,13 @@ _CONTROL = str.maketrans({c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 
 @dataclass(frozen=True)
 class Limits:
     """Bounds on what clients may hold: worker threads, connections waiting for one,
-    idle kept-alive connections, and time."""
+    idle kept-alive connections, and time; `backlog`, the connections the kernel holds
+    until the server accepts them (listen()'s backlog: beyond it a new connection is
+    dropped or reset before any answer, where beyond `queue` it gets a 503)."""
     threads: int = 8
     queue: int = 32
     keep_alive: int = 64
+    backlog: int = 128
     request_timeout: float = 10.0    # to receive one whole request, from its first read
     idle_timeout: float = 60.0       # between requests on a kept-alive connection
     linger: float = 0.01             # a worker waits this long for the next request
@@ -347,6 +350,7 @@ class StrictServer(wsgi.Server):
     def __init__(self, address, app, *, max_body: int, error_page, limits: Limits,
                  poll_interval: float = 0.5):
         super().__init__(address, app, numthreads=limits.threads, timeout=limits.idle_timeout,
+                         request_queue_size=limits.backlog,
                          accepted_queue_size=limits.queue, accepted_queue_timeout=0,
                          shutdown_timeout=1)
         self.requests = _Pool(self, min=limits.threads, max=limits.threads,

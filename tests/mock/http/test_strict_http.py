@@ -313,3 +313,24 @@ def test_idle_kept_alive_connections_are_capped(service):
         status, headers, _ = exchange(second, request)
         assert status == 200 and headers["connection"] == "close"   # over the cap
         assert exchange(first, request)[0] == 200   # the idle one still serves
+
+
+def test_a_burst_of_new_connections_is_held_until_accepted_not_reset():
+    """listen()'s backlog is Limits.backlog, not cheroot's 5: clients that arrive together
+    while every worker is busy wait for the server (and beyond its queue get a 503), where
+    a short backlog would drop them before any answer."""
+    from byoklib.mock.http.strict import Limits, StrictServer
+
+    server = StrictServer(("127.0.0.1", 0), lambda environ, start_response: [], max_body=1024,
+                          error_page=lambda status: ("application/json", b"{}"),
+                          limits=Limits())
+    server.prepare()   # bound and listening; nothing accepts until serve()
+    held = []
+    try:
+        for _ in range(40):
+            held.append(socket.create_connection(("127.0.0.1", server.port), timeout=0.5))
+    finally:
+        for sock in held:
+            sock.close()
+        server.stop()
+    assert len(held) == 40
