@@ -77,6 +77,15 @@ def test_rotation_policy_body_refusals(api, body, code):
     assert api.get(path).json()["resources"] == []
 
 
+def test_an_unknown_field_is_named_in_the_error_but_cut_short(api):
+    key = api.root_key()
+    body = envelope({"type": POLICY, "rotation": {"interval_month": 3, "enabled": True,
+                                                   "x" * 100_000: 1}}, kind=POLICY)
+    answer = api.call("PUT", f"/api/v2/keys/{key['id']}/policies", json=body)
+    assert reason(answer) == (400, "BAD_BODY_ERR")
+    assert "'" + "x" * 40 + "'" in answer.text and len(answer.content) < 1000
+
+
 def test_both_key_policies_in_one_put(api):
     """IBM's SDK has SetMultipleKeyPoliciesResource: rotation and dualAuthDelete at once."""
     key = api.root_key()

@@ -156,8 +156,9 @@ def only_fields(value: dict, allowed: tuple[str, ...], what: str) -> None:
     """Unknown fields are refused, as the service does (errors #4: `json: unknown
     field "extra_field"` -> BAD_BODY_ERR), so a typo cannot pass silently."""
     unknown = sorted(set(value) - set(allowed))
-    if unknown:
-        raise bad_body(f"Unknown field {unknown[0]!r} in {what}", unknown[0])
+    if unknown:   # named as sent, cut as the filter's terms are: it is the client's own text
+        name = unknown[0][:40]
+        raise bad_body(f"Unknown field {name!r} in {what}", name)
 
 
 # --- query parameters (strings from a URL, or values from a Python caller) -------------
