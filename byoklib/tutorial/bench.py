@@ -321,7 +321,8 @@ def run(out_dir: Path | str = "build/bench"):
                      f"{waking * ms:.2f} ms more than that plus a round trip; the bare "
                      f"decrypting server's import is itself {ratios['bare import / floor'][0]:.2f}"
                      f"x the floor, {ratios[MOCK_HTTP_FLOOR][0]:.2f}x on the mock's own HTTP "
-                     f"layer (the rest is the mock's own: its service, access log and fuller answer)"),
+                     f"layer (the rest is the mock's own: its service, access log and fuller "
+                     f"answer)"),
         ratio_figure("secure import / bare import", ratios, 1.05,
                      f"the same import to a bare http.server that parses, RSA-decrypts and "
                      f"opens the nonce: {parts['bare import'] * ms:.2f} ms (median)"),
