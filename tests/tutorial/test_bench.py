@@ -83,4 +83,5 @@ def test_one_import_gives_every_ratio_the_table_prints():
     assert set(ratios) == {"secure import / floor", "secure import / bare import",
                            "bare import / floor", bench.MOCK_HTTP_FLOOR}
     assert all(median > 0 and low <= high for median, low, high in ratios.values())
-    assert parts["decryption"] < parts["bare import"]
+    assert {"import", "bare import", "bare import, mock's HTTP", "decryption"} <= set(parts)
+    assert min(parts.values()) > 0
