@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from datetime import timezone
 
@@ -115,6 +116,14 @@ class _VerbParser(argparse.ArgumentParser):
                        else f"{len(extras)} unexpected argument(s)")
         return namespace, extras
 
+    def error(self, message: str):
+        # argparse quotes a value it cannot use ("invalid int value: '...'"): left out
+        super().error(_QUOTED_VALUE.sub(r"\1", message))
+
+
+_QUOTED_VALUE = re.compile(r"(invalid (?:\w+ value|choice)): "
+                           r"(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
+
 
 def _verb(verbs, name: str, common, help_text: str) -> argparse.ArgumentParser:
     return verbs.add_parser(name, parents=[common], help=help_text, description=help_text,
@@ -143,10 +152,22 @@ def run(args: argparse.Namespace, environ=None, out=None, err=None) -> int:
         return FAILED
     except requests.RequestException as error:
         url = getattr(error.request, "url", None) or "the service"
-        print(f"FAILED\n{type(error).__name__}: could not reach {url.split('?')[0]}",
+        print(f"FAILED\n{type(error).__name__}: could not reach {_without_userinfo(url)}",
               file=err)
         return FAILED
+    except ValueError as error:   # input no request can carry (byoklib's own messages)
+        print(f"FAILED\n{error}", file=err)
+        return FAILED
     return 0
+
+
+_HEADER_VALUE = re.compile(r"[\x20-\x7e]+")
+
+
+def _without_userinfo(url: str) -> str:
+    """The URL as it may be shown: no query, no `user:password@`."""
+    scheme, _, rest = url.split("?")[0].partition("://")
+    return f"{scheme}://{rest.rpartition('@')[2]}" if rest else scheme
 
 
 def connect(args: argparse.Namespace, env) -> KeyProtectClient:
@@ -157,6 +178,10 @@ def connect(args: argparse.Namespace, env) -> KeyProtectClient:
         raise CommandError("No instance: give -i INSTANCE_ID or set KP_INSTANCE_ID")
     url = env.get("KP_TARGET_ADDR") or env.get("KP_URL") or DEFAULT_URL
     options = {"key_ring": getattr(args, "key_ring", None) or env.get("KP_KEY_RING") or None}
+    for what, value in (("-i INSTANCE_ID / KP_INSTANCE_ID", instance),
+                        ("--key-ring / KP_KEY_RING", options["key_ring"])):
+        if value is not None and not _HEADER_VALUE.fullmatch(value):   # a header carries it
+            raise CommandError(f"{what} must be printable ASCII")
     if env.get("KP_RETRIES"):
         if not env["KP_RETRIES"].isdigit():
             raise CommandError("KP_RETRIES must be a whole number, 0 or more")
@@ -198,7 +223,7 @@ def token_show(client: KeyProtectClient, args, out) -> None:
 
 
 def key_encrypt(args, out) -> None:
-    material = _base64(args.key, "-k KEY_MATERIAL")
+    material = _material(_base64(args.key, "-k KEY_MATERIAL"))
     try:
         public_key = primitives.public_key_from_token_payload(args.pubkey)
     except (ValueError, TypeError):
@@ -212,17 +237,21 @@ def key_encrypt(args, out) -> None:
 
 
 def nonce_encrypt(args, out) -> None:
-    material = _base64(args.key, "-k KEY_MATERIAL")
+    material = _material(_base64(args.key, "-k KEY_MATERIAL"))
     nonce = _base64(args.nonce, "-n NONCE")
-    if len(material) not in protocol.KEY_MATERIAL_BYTES:
-        raise CommandError(f"-k KEY_MATERIAL must decode to 16, 24 or 32 bytes (AES), "
-                           f"got {len(material)}")
     sealed, iv = _seal_cbc(material, nonce) if args.cbc else primitives.encrypt_nonce(
         material, nonce)
     sealed, iv = primitives.b64encode(sealed), primitives.b64encode(iv)
     if args.output == "json":
         return _json(out, {"encryptedNonce": sealed, "iv": iv})
     _table(out, ["Encrypted Nonce", "IV"], [[sealed, iv]])
+
+
+def _material(material: bytes) -> bytes:
+    if len(material) not in protocol.KEY_MATERIAL_BYTES:
+        raise CommandError(f"-k KEY_MATERIAL must decode to 16, 24 or 32 bytes (AES), "
+                           f"got {len(material)}")
+    return material
 
 
 def _seal_cbc(material: bytes, nonce: bytes) -> tuple[bytes, bytes]:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import requests
 
@@ -57,6 +58,7 @@ DEFAULT_URL = "https://us-south.kms.cloud.ibm.com"
 # with what real clients send rather than only with plain application/json.
 ACTION_TYPES = {action: action_type(action) for action in ("wrap", "unwrap", "rewrap", "rotate")}
 _NO_BODY = object()
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
 
 
 class KeyProtectClient:
@@ -133,6 +135,10 @@ class KeyProtectClient:
             raise ValueError("a non-empty bearer token is required")
         if not protocol.bearer_token(str(token)):
             raise ValueError("a non-empty bearer token is required")
+        if not _VISIBLE_ASCII.fullmatch(protocol.bearer_token(str(token))):
+            # said without the value: it is a credential, and an HTTP header cannot carry it
+            raise ValueError("a bearer token is visible ASCII characters only, with no spaces "
+                             "or line breaks")
         self._authorization = protocol.authorization(str(token))
 
     def close(self) -> None:

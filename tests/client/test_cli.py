@@ -492,3 +492,47 @@ def test_a_faithful_mock_sends_no_diagnosis(monkeypatch, capsys, service):
             return (status, *capsys.readouterr())
         status, _, err = refused_import(run, hash_="SHA1")
     assert status == 1 and "Reason: " in err and "Byoklib-Diagnosis" not in err
+
+
+# --- input no request can carry: a clear FAILED, never a traceback or the value ---------------
+
+@pytest.mark.parametrize("variable,value,said", [
+    ("KP_TOKEN", "secret-token\nX-Injected: 1", "a bearer token is visible ASCII"),
+    ("KP_TOKEN", "t\u00f6ken-secret", "a bearer token is visible ASCII"),
+    ("KP_INSTANCE_ID", "inst\u20ac", "-i INSTANCE_ID / KP_INSTANCE_ID must be printable ASCII"),
+    ("KP_KEY_RING", "ring\x7f", "--key-ring / KP_KEY_RING must be printable ASCII"),
+])
+def test_a_header_value_no_request_can_carry_is_refused_without_echoing_it(
+        kp, monkeypatch, variable, value, said):
+    monkeypatch.setenv(variable, value)
+    status, out, err = kp("key", "list")
+    assert status == 1 and err.startswith("FAILED\n") and said in err
+    assert "Traceback" not in err and "secret" not in err + out
+
+
+def test_an_empty_key_id_is_refused_cleanly(kp):
+    status, _, err = kp("key", "show", "")
+    assert (status, err) == (1, "FAILED\na key id (or alias) is required\n")
+
+
+def test_a_value_argparse_cannot_use_is_not_repeated_in_the_usage_error(kp):
+    material = b64(MATERIAL)   # typed where a number belongs
+    status, _, err = kp("import-token", "create", "-m", material)
+    assert status == 2 and "-m/--max-retrievals: invalid int value" in err
+    assert material not in err
+    status, _, err = kp("import-token", "key-encrypt", "-k", material, "-p", "x", "-a", material)
+    assert status == 2 and "invalid choice" in err and material not in err
+
+
+def test_key_encrypt_refuses_material_that_is_no_aes_key(kp):
+    public = payload_of(token_key())
+    status, _, err = kp("import-token", "key-encrypt", "-k", b64(b"12345"), "-p", public)
+    assert (status, err) == (1, "FAILED\n-k KEY_MATERIAL must decode to 16, 24 or 32 bytes "
+                                "(AES), got 5\n")
+
+
+def test_an_unreachable_url_is_shown_without_its_password(kp, monkeypatch):
+    monkeypatch.setenv("KP_TARGET_ADDR", "http://user:hunter2@127.0.0.1:9")
+    status, _, err = kp("key", "list")
+    assert status == 1 and "could not reach http://127.0.0.1:9/api/v2/keys" in err
+    assert "hunter2" not in err

@@ -434,3 +434,10 @@ def test_one_client_from_several_threads(client):
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         assert all(pool.map(round_trip, range(40)))
+
+
+@pytest.mark.parametrize("token", ["secret\nX-Injected: 1", "s\u00e9cret", "two words"])
+def test_a_token_no_header_can_carry_is_refused_without_its_value(token):
+    with pytest.raises(ValueError) as info:
+        KeyProtectClient("http://127.0.0.1:9", "instance", token)
+    assert "visible ASCII" in str(info.value) and token not in str(info.value)
