@@ -96,6 +96,10 @@ def run_serve(args: argparse.Namespace) -> int:
               limits=limits)
     except ValueError as error:   # a state file the key does not open, changed, or not one
         raise SystemExit(f"--state {args.state}: {error}") from None
+    except OSError as error:   # a folder, a missing folder, no permission
+        if args.state is None:
+            raise
+        raise SystemExit(f"--state {args.state}: {error.strerror or type(error).__name__}") from None
     return 0
 
 

@@ -150,3 +150,15 @@ def test_serve_stops_on_sigterm_and_cuts_off_a_silent_client_at_its_request_time
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_serve_refuses_a_state_path_it_cannot_use_in_one_line(tmp_path, monkeypatch):
+    import base64
+
+    monkeypatch.setenv("BYOKLIB_STATE_KEY", base64.b64encode(bytes(32)).decode())
+    for path, said in ((tmp_path, "Is a directory"),
+                       (tmp_path / "missing" / "state.json", "No such file or directory")):
+        process = serve_process("--port", "0", "--state", str(path))
+        _, err = process.communicate(timeout=30)
+        assert process.returncode == 1
+        assert err == f"--state {path}: {said}\n"

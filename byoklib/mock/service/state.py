@@ -90,7 +90,7 @@ def load_state(service, path, state_key: bytes) -> int:
         document = json.loads(Path(path).read_bytes())
     except (ValueError, RecursionError):   # not JSON, or nested deeper than Python parses
         raise ValueError("the state file is not a byoklib state") from None
-    if not isinstance(document, dict):
+    if not isinstance(document, dict) or not isinstance(document.get("format"), str):
         raise ValueError("the state file is not a byoklib state")
     if document.get("format") in OLD_FORMATS:
         raise ValueError(f"the state file has the old format {document['format']} "

@@ -202,3 +202,10 @@ def test_wrong_key_refused_even_without_keys(service, tmp_path, clock):
     save_state(service, path, STATE_KEY)
     with pytest.raises(ValueError):
         load_state(KeyProtectService(clock=clock, hsm=HSM()), path, bytes(32))
+
+
+def test_a_format_that_is_no_string_is_no_byoklib_state(tmp_path, clock):
+    path = tmp_path / "state.json"
+    path.write_text('{"format": []}')
+    with pytest.raises(ValueError, match="not a byoklib state"):
+        load_state(KeyProtectService(clock=clock, hsm=HSM()), path, STATE_KEY)
