@@ -99,6 +99,43 @@ def test_malformed_json_is_400(api, body):
     assert_error(response, 400, "BAD_BODY_ERR")
 
 
+# The bodies are raw JSON text, so each test says exactly which escapes go on the wire.
+@pytest.mark.parametrize("name", [r"lone \ud800 high", r"lone \uDC00 low",
+                                  r"reversed \udc00\ud800 pair"])
+def test_a_lone_surrogate_escape_is_400_and_makes_no_key(api, name):
+    body = ('{"metadata": {"collectionType": "%s", "collectionTotal": 1}, "resources": '
+            '[{"type": "%s", "name": "%s", "extractable": false}]}' % (KEY_TYPE, KEY_TYPE, name))
+    response = api.call("POST", "/api/v2/keys", data=body.encode(),
+                        headers={"Content-Type": "application/json"})
+    assert_error(response, 400, "BAD_BODY_ERR")
+    assert "lone surrogate" in response.json()["resources"][0]["reasons"][0]["message"]
+    assert api.get("/api/v2/keys").json()["metadata"]["collectionTotal"] == 0
+
+
+def test_a_lone_surrogate_in_a_field_name_or_a_list_is_refused_too(api):
+    key = api.root_key()
+    for body in (r'{"plaintext": "AAAAAAAAAAAAAAAAAAAAAA==", "aad": ["ok", "\ud834"]}',
+                 r'{"plaintext": "AAAAAAAAAAAAAAAAAAAAAA==", "\udfff": 1}'):
+        response = api.action(key["id"], "wrap", data=body,
+                              headers={"Content-Type": "application/json"})
+        assert_error(response, 400, "BAD_BODY_ERR")
+
+
+def test_an_escaped_surrogate_pair_is_one_character_and_accepted(api):
+    body = ('{"metadata": {"collectionType": "%s", "collectionTotal": 1}, "resources": '
+            '[{"type": "%s", "name": "clef \\ud83d\\udd11", "extractable": false}]}'
+            % (KEY_TYPE, KEY_TYPE))
+    response = api.call("POST", "/api/v2/keys", data=body.encode(),
+                        headers={"Content-Type": "application/json"})
+    assert response.status_code == 201, response.text
+    assert response.json()["resources"][0]["name"] == "clef \N{KEY}"
+    # so is a backslash that only looks like the start of one
+    response = api.action(response.json()["resources"][0]["id"], "wrap",
+                          data=r'{"plaintext": "AAAAAAAAAAAAAAAAAAAAAA==", "aad": ["\\ud800"]}',
+                          headers={"Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
+
+
 # --- paths and methods --------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", ["/", "/api/v2", "/api/v2/key", "/api/v3/keys",

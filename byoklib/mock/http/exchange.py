@@ -7,6 +7,7 @@ limits, accepted content types and response types sit here, with the code that m
 from __future__ import annotations
 
 import json
+import re
 from http import HTTPStatus
 from urllib.parse import parse_qs
 
@@ -89,14 +90,22 @@ class Call:
     def body(self):
         """Parsed JSON, or None for an empty body or `null`. Mock's choice: `{}` and `null`
         are accepted where IBM's Go client sends them (disable, enable, rotate, restore);
-        malformed JSON (NaN and Infinity too) -> 400 BAD_BODY_ERR."""
+        malformed JSON (NaN and Infinity too) -> 400 BAD_BODY_ERR; so is a string with a
+        lone surrogate escape such as "\\ud800", which RFC 8259 (section 8.2) lets a
+        reader treat as it likes and no UTF-8 output can carry (Go's reader, for one,
+        would store U+FFFD in its place)."""
         if not self._raw.strip():
             return None
         check_content_type(self.request)
         try:
-            return _DECODER.decode(self._raw.decode("utf-8"))
+            text = self._raw.decode("utf-8")
+            value = _DECODER.decode(text)
         except (ValueError, RecursionError):
             raise KeyProtectError.of("BAD_BODY_ERR") from None
+        if _SURROGATE_ESCAPE.search(text) and _holds_lone_surrogate(value):
+            raise KeyProtectError.of("BAD_BODY_ERR", "The body must be Unicode text: a "
+                                     "string holds a lone surrogate escape")
+        return value
 
     def representation(self) -> bool:
         """Mock's choice: `Prefer: return=representation` selects the full form; anything
@@ -110,6 +119,26 @@ def _refuse_constant(name: str):
 
 
 _DECODER = json.JSONDecoder(parse_constant=_refuse_constant)   # one, not one per body
+# A surrogate can reach a parsed string only through a \u escape (UTF-8 cannot encode
+# one), and an escaped pair is joined into one character: whatever surrogate is left is
+# lone. The body is walked only when the text has such an escape.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _holds_lone_surrogate(value) -> bool:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def check_content_type(request: ApiRequest) -> None:
