@@ -37,6 +37,7 @@ from byoklib.protocol import (
     IV_BYTES,
     KEY_MATERIAL_BYTES,
     RSAES_OAEP_SHA_256,
+    TAG_BYTES,
     TOKEN_KEY_BITS,
 )
 
@@ -381,21 +382,32 @@ class HSM:
     # --- persistence (serve --state): material leaves only sealed under the state key ---
 
     def export_sealed(self, handle: MaterialHandle, state_key: bytes) -> bytes:
-        """iv || AES-GCM(state_key, material): what a state file stores for a version."""
-        iv = os.urandom(IV_BYTES)
-        return iv + AESGCM(state_key).encrypt(iv, self._material_of(handle)[0], STATE_AAD)
+        """What a state file stores for a version: its material sealed (`seal_at_rest`)."""
+        return seal_at_rest(state_key, self._material_of(handle)[0], STATE_AAD)
 
     def import_sealed(self, blob: bytes, state_key: bytes) -> MaterialHandle:
         """Inverse of `export_sealed`; ValueError when the key or the blob is wrong."""
-        try:
-            material = AESGCM(state_key).decrypt(blob[:IV_BYTES], blob[IV_BYTES:],
-                                                 STATE_AAD)
-        except InvalidTag:
-            raise ValueError("the state key does not open this state") from None
-        return self.store_material(material)
+        return self.store_material(open_at_rest(state_key, blob, STATE_AAD))
 
 
 STATE_AAD = b"byoklib state: key material"
+
+
+def seal_at_rest(state_key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """iv || AES-256-GCM(state_key, plaintext, aad): how a state file holds a secret."""
+    iv = os.urandom(IV_BYTES)
+    return iv + AESGCM(state_key).encrypt(iv, plaintext, aad)
+
+
+def open_at_rest(state_key: bytes, blob: bytes, aad: bytes) -> bytes:
+    """Inverse of `seal_at_rest`; ValueError in byoklib's words for a blob too short to
+    be one and for one the key does not open (or that was changed)."""
+    if len(blob) < IV_BYTES + TAG_BYTES:
+        raise ValueError("the state file is not a byoklib state (a sealed value is cut short)")
+    try:
+        return AESGCM(state_key).decrypt(blob[:IV_BYTES], blob[IV_BYTES:], aad)
+    except InvalidTag:
+        raise ValueError("the state key does not open this state") from None
 
 
 def _check_value(material: bytes) -> str:

@@ -9,7 +9,7 @@ back into an empty service. Both go through the service's own pair,
 
 Key material never appears in clear: each root-key version's material is sealed inside the
 HSM (`HSM.export_sealed`, AES-256-GCM under the state key) and a standard key's payload is
-sealed the same way here. `state_key` is 32 bytes (the CLI reads it, base64, from
+sealed the same way (`seal_at_rest`). `state_key` is 32 bytes (the CLI reads it, base64, from
 BYOKLIB_STATE_KEY).
 
 The file is authenticated as a whole: an HMAC-SHA-256 over everything in it, under a key
@@ -39,10 +39,10 @@ from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from byoklib.mock.hsm import open_at_rest, seal_at_rest
 
 from .model import Instance, KeyRecord, Version
 
@@ -56,11 +56,13 @@ MAC_KEY_INFO = b"byoklib state: file MAC key"
 
 def save_state(service, path, state_key: bytes) -> None:
     _check_key(state_key)
-    path = Path(path)
+    # through a symlink: replace the file it points to, not the link (which os.replace
+    # would swap for a file, leaving the target stale)
+    path = Path(path).resolve()
     with _SAVING:   # snapshots are written in the order they are taken: the newest wins
         instances = service.export_instances(
             lambda instance: _instance_json(service, instance, state_key))
-        document = {"format": FORMAT, "check": _seal_payload(CHECK, state_key, CHECK).hex(),
+        document = {"format": FORMAT, "check": seal_at_rest(state_key, CHECK, CHECK).hex(),
                     "instances": instances}
         # the MAC covers the values as a load reads them back (JSON has no tuples, and
         # its object keys are strings)
@@ -102,7 +104,7 @@ def load_state(service, path, state_key: bytes) -> int:
         check = bytes.fromhex(document["check"])
     except (KeyError, TypeError, ValueError):
         raise ValueError("the state file is not a byoklib state") from None
-    if _open_payload(check, state_key, CHECK) != CHECK:
+    if open_at_rest(state_key, check, CHECK) != CHECK:
         raise ValueError("the state key does not open this state")
     mac = document.pop("mac", None)
     if not isinstance(mac, str) or not hmac.compare_digest(   # bytes: any text compares
@@ -145,7 +147,7 @@ def _key_json(service, key: KeyRecord, state_key: bytes) -> dict:
                       service.hsm.export_sealed(v.material, state_key).hex()}
                      for v in value]
         elif f.name == "payload":
-            value = None if value is None else _seal_payload(value, state_key).hex()
+            value = None if value is None else seal_at_rest(state_key, value, PAYLOAD_AAD).hex()
         else:
             value = _plain(value)
         body[f.name] = value
@@ -166,25 +168,14 @@ def _instance_from(service, item: dict, state_key: bytes) -> Instance:
                                                            state_key))
                          for v in value]
             elif f.name == "payload":
-                value = None if value is None else _open_payload(bytes.fromhex(value), state_key)
+                value = None if value is None else open_at_rest(
+                    state_key, bytes.fromhex(value), PAYLOAD_AAD)
             else:
                 value = _revive(value)
             values[f.name] = value
         key = KeyRecord(**values)
         instance.keys[key.id] = key
     return instance
-
-
-def _seal_payload(payload: bytes, state_key: bytes, aad: bytes = PAYLOAD_AAD) -> bytes:
-    iv = os.urandom(12)
-    return iv + AESGCM(state_key).encrypt(iv, payload, aad)
-
-
-def _open_payload(blob: bytes, state_key: bytes, aad: bytes = PAYLOAD_AAD) -> bytes:
-    try:
-        return AESGCM(state_key).decrypt(blob[:12], blob[12:], aad)
-    except InvalidTag:
-        raise ValueError("the state key does not open this state") from None
 
 
 def _plain(value):

@@ -209,3 +209,34 @@ def test_a_format_that_is_no_string_is_no_byoklib_state(tmp_path, clock):
     path.write_text('{"format": []}')
     with pytest.raises(ValueError, match="not a byoklib state"):
         load_state(KeyProtectService(clock=clock, hsm=HSM()), path, STATE_KEY)
+
+
+@pytest.mark.parametrize("check", ["", "00" * 11, "00" * 27])
+def test_a_check_value_cut_short_is_refused_in_byoklib_words(api, service, tmp_path, clock,
+                                                            check):
+    """Shorter than an IV and a GCM tag: refused before AES-GCM sees it, whose own
+    complaint ("Nonce must be between 8 and 128 bytes") would mean nothing here."""
+    fill(api)
+    path = tmp_path / "state.json"
+    save_state(service, path, STATE_KEY)
+    document = json.loads(path.read_bytes())
+    path.write_text(json.dumps({**document, "check": check}))
+    fresh = KeyProtectService(clock=clock, hsm=HSM())
+    with pytest.raises(ValueError, match="not a byoklib state .a sealed value is cut short"):
+        load_state(fresh, path, STATE_KEY)
+    assert fresh.instance_ids() == []
+
+
+def test_a_state_path_that_is_a_symlink_stays_one_and_its_file_is_saved(api, service, tmp_path,
+                                                                        clock):
+    """An operator who links the state file elsewhere (a mounted volume, say) keeps the
+    link: the file it points to is replaced atomically, the link is not."""
+    target = tmp_path / "volume" / "state.json"
+    target.parent.mkdir()
+    link = tmp_path / "state.json"
+    link.symlink_to(target)
+    fill(api)
+    save_state(service, link, STATE_KEY)
+    assert link.is_symlink() and target.is_file()
+    assert load_state(KeyProtectService(clock=clock, hsm=HSM()), link, STATE_KEY) == 3
+    assert sorted(p.name for p in target.parent.iterdir()) == ["state.json"]   # no temp left
