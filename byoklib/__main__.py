@@ -46,10 +46,38 @@ def parse_grants(pairs: list[str]) -> dict[str, set[str]] | None:
     grants: dict[str, set[str]] = {}
     for pair in pairs:
         token, sep, instance = pair.partition("=")
-        if not sep or not token or not instance:
-            raise SystemExit(f"--grant needs TOKEN=INSTANCE, got {pair!r}")
+        if not sep or not token or not instance:   # not repeated: it may hold a token
+            raise SystemExit("--grant needs TOKEN=INSTANCE (a bearer token, '=', an "
+                             "instance id)")
         grants.setdefault(token, set()).add(instance)
     return grants
+
+
+def token_keys_option(paths: list[str]):
+    """The key-pair source of --token-key: each file read and checked now, so a wrong
+    one is one line at start rather than a traceback at the first token."""
+    if not paths:
+        return None
+    from pathlib import Path
+
+    from byoklib.mock.hsm import fixed_key_pairs
+    from byoklib.primitives import load_private_key
+    from byoklib.protocol import TOKEN_KEY_BITS
+    keys = []
+    for path in paths:
+        try:
+            key = load_private_key(Path(path).read_bytes())
+        except OSError as error:
+            raise SystemExit(f"--token-key {path}: {error.strerror or type(error).__name__}"
+                             ) from None
+        except (ValueError, TypeError):   # not PEM, encrypted, or not an RSA key
+            raise SystemExit(f"--token-key {path}: not an unencrypted RSA private key in "
+                             "PEM") from None
+        if key.key_size != TOKEN_KEY_BITS:
+            raise SystemExit(f"--token-key {path}: RSA-{key.key_size}; import tokens are "
+                             f"RSA-{TOKEN_KEY_BITS}")
+        keys.append(key)
+    return fixed_key_pairs(keys)
 
 
 def state_option(path: str | None):
@@ -83,17 +111,15 @@ def run_serve(args: argparse.Namespace) -> int:
     # https://docs.python.org/3/howto/logging.html#optimization
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    source = None
-    if args.token_key:
-        from pathlib import Path
-
-        from byoklib.mock.hsm import fixed_key_pairs
-        source = fixed_key_pairs([Path(p) for p in args.token_key], parse_now=True)
+    source = token_keys_option(args.token_key)
+    from byoklib.mock.http.serving import CannotListen
     try:
         serve(args.host, args.port, parse_grants(args.grant), key_pair_source=source,
               faithful=args.faithful, flavor=args.flavor,
               announce=lambda line: print(line, flush=True), state=state_option(args.state),
               limits=limits)
+    except CannotListen as error:   # the port is taken, or the host is not this machine's
+        raise SystemExit(str(error)) from None
     except ValueError as error:   # a state file the key does not open, changed, or not one
         raise SystemExit(f"--state {args.state}: {error}") from None
     except OSError as error:   # a folder, a missing folder, no permission

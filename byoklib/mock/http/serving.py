@@ -3,6 +3,7 @@ port, for tests and notebooks) and `serve()` (blocking, for `python -m byoklib s
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import threading
 from contextlib import contextmanager
@@ -61,11 +62,23 @@ def build_server(service=None, *, host="127.0.0.1", port=0, grants=None, clock=N
                           poll_interval=poll_interval)
     try:
         server.prepare()
-    except BaseException:
+    except BaseException as error:
         if pool is not None:
             pool.close()
+        if isinstance(error, OSError):
+            raise CannotListen(host, port, error) from None
         raise
     return server, app, pool
+
+
+class CannotListen(OSError):
+    """The address could not be bound: in use, not this machine's, or not allowed."""
+
+    def __init__(self, host: str, port: int, error: OSError):
+        # cheroot puts each address's error in its message; the last one says why
+        reasons = re.findall(r"\[Errno \d+\] ([^)]+)", str(error))
+        super().__init__(f"cannot listen on {host}:{port}: "
+                         f"{reasons[-1] if reasons else error.strerror or error}")
 
 
 @contextmanager
