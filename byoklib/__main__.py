@@ -164,8 +164,9 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     from byoklib import __version__
+    from byoklib.client.cli import QuietParser   # `byoklib SECRET`: the value is not repeated
     script = not sys.argv[0].endswith("__main__.py")   # the `byoklib` console script
-    parser = argparse.ArgumentParser(prog="byoklib" if script else "python -m byoklib")
+    parser = QuietParser(prog="byoklib" if script else "python -m byoklib")
     parser.add_argument("--version", action="version", version=f"byoklib {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, add_arguments, _) in COMMANDS.items():

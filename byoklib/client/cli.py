@@ -48,9 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the Key Protect instance (default: $KP_INSTANCE_ID)")
     common.add_argument("-o", "--output", type=str.lower, choices=["json"],
                         help="print JSON instead of a table")
-    groups = parser.add_subparsers(dest="group", required=True, metavar="{import-token,key}")
+    groups = parser.add_subparsers(dest="group", required=True, parser_class=QuietParser,
+                                   metavar="{import-token,key,keys}")
     tokens = groups.add_parser("import-token", help="import tokens for secure import")
-    token_verbs = tokens.add_subparsers(dest="verb", required=True, parser_class=_VerbParser)
+    token_verbs = tokens.add_subparsers(dest="verb", required=True, parser_class=QuietParser)
 
     verb = _verb(token_verbs, "create", common, "create an import token (replaces the old one)")
     verb.add_argument("-e", "--expiration", type=int, metavar="SECONDS",
@@ -73,8 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     verb.add_argument("-c", "--cbc", action="store_true",
                       help="AES-CBC instead of AES-GCM (Hyper Protect Crypto Services only)")
 
-    keys = groups.add_parser("key", help="keys")
-    key_verbs = keys.add_subparsers(dest="verb", required=True, parser_class=_VerbParser)
+    keys = groups.add_parser("key", help="one key")
+    key_verbs = keys.add_subparsers(dest="verb", required=True, parser_class=QuietParser)
     verb = _verb(key_verbs, "create", common, "create a key, or import one")
     verb.add_argument("name", metavar="KEY_NAME")
     verb.add_argument("-k", "--key-material", metavar="KEY_MATERIAL",
@@ -87,7 +88,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     verb.add_argument("--key-ring", metavar="ID")
     verb = _verb(key_verbs, "show", common, "show a key's metadata")
     verb.add_argument("key_id", metavar="KEY_ID_OR_ALIAS")
-    _verb(key_verbs, "list", common, "list the instance's keys")
     verb = _verb(key_verbs, "delete", common, "delete a key")
     verb.add_argument("key_id", metavar="KEY_ID_OR_ALIAS")
     verb.add_argument("-f", "--force", action="store_true",
@@ -101,12 +101,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     verb.add_argument("key_id", metavar="KEY_ID_OR_ALIAS")
     verb.add_argument("ciphertext", metavar="CIPHERTEXT_FROM_WRAP")
     verb.add_argument("-a", "--aad", action="append", metavar="AAD")
+    # IBM lists keys with `ibmcloud kp keys`, a verb of its own (the CLI reference's
+    # #kp-keys), not `kp key list`
+    _verb(groups, "keys", common, "list the instance's keys").set_defaults(verb=None)
 
 
-class _VerbParser(argparse.ArgumentParser):
-    """A verb's parser: an unknown argument is refused with this verb's usage (argparse
-    would hand it up to `byoklib`'s), naming only options, never a value (which may be a
-    credential typed where it does not belong)."""
+class QuietParser(argparse.ArgumentParser):
+    """A parser whose usage errors name options, never a value (which may be a credential
+    typed where a verb or an option's value belongs): argparse's quoted values are left
+    out, and an unknown argument is refused with this parser's own usage (argparse would
+    hand it up to `byoklib`'s, quoting it)."""
 
     def parse_known_args(self, args=None, namespace=None):
         namespace, extras = super().parse_known_args(args, namespace)
@@ -117,7 +121,7 @@ class _VerbParser(argparse.ArgumentParser):
         return namespace, extras
 
     def error(self, message: str):
-        # argparse quotes a value it cannot use ("invalid int value: '...'"): left out
+        # argparse quotes a value it cannot use ("invalid choice: '...'"): left out
         super().error(_QUOTED_VALUE.sub(r"\1", message))
 
 
@@ -158,6 +162,10 @@ def run(args: argparse.Namespace, environ=None, out=None, err=None) -> int:
     except ValueError as error:   # input no request can carry (byoklib's own messages)
         print(f"FAILED\n{error}", file=err)
         return FAILED
+    except BrokenPipeError:   # `| head` read what it wanted and left: nothing to say
+        if out is sys.stdout:   # and nothing more to flush at exit (Python's "Note on SIGPIPE")
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return FAILED
     return 0
 
 
@@ -177,6 +185,9 @@ def connect(args: argparse.Namespace, env) -> KeyProtectClient:
     if not instance:
         raise CommandError("No instance: give -i INSTANCE_ID or set KP_INSTANCE_ID")
     url = env.get("KP_TARGET_ADDR") or env.get("KP_URL") or DEFAULT_URL
+    if not url.lower().startswith(("https://", "http://")):   # else requests' InvalidSchema
+        raise CommandError("KP_TARGET_ADDR must be a URL: https://... (http:// for a local "
+                           "mock)")
     options = {"key_ring": getattr(args, "key_ring", None) or env.get("KP_KEY_RING") or None}
     for what, value in (("-i INSTANCE_ID / KP_INSTANCE_ID", instance),
                         ("--key-ring / KP_KEY_RING", options["key_ring"])):
@@ -229,6 +240,9 @@ def key_encrypt(args, out) -> None:
     except (ValueError, TypeError):
         raise CommandError("-p PUBLIC_KEY is not the token's payload (base64 of a PEM "
                            "public key)") from None
+    if public_key.key_size != protocol.TOKEN_KEY_BITS:
+        raise CommandError(f"-p PUBLIC_KEY is RSA-{public_key.key_size}; import tokens' keys "
+                           f"are RSA-{protocol.TOKEN_KEY_BITS}")
     encrypted = primitives.wrap_key_material(material, public_key, HASHES[args.hash])
     value = primitives.b64encode(encrypted)
     if args.output == "json":
@@ -239,6 +253,9 @@ def key_encrypt(args, out) -> None:
 def nonce_encrypt(args, out) -> None:
     material = _material(_base64(args.key, "-k KEY_MATERIAL"))
     nonce = _base64(args.nonce, "-n NONCE")
+    if len(nonce) != protocol.NONCE_BYTES:
+        raise CommandError(f"-n NONCE must decode to the token's {protocol.NONCE_BYTES} bytes, "
+                           f"got {len(nonce)}")
     sealed, iv = _seal_cbc(material, nonce) if args.cbc else primitives.encrypt_nonce(
         material, nonce)
     sealed, iv = primitives.b64encode(sealed), primitives.b64encode(iv)
@@ -274,7 +291,8 @@ def key_create(client: KeyProtectClient, args, out) -> None:
         raise CommandError("A secure import needs all three: -k ENCRYPTED_KEY, "
                            "-n ENCRYPTED_NONCE and -v IV")
     if args.output != "json":
-        print(f"Creating key: '{args.name}', in instance: '{client.instance_id}'...", file=out)
+        print(f"Creating key: '{_shown(args.name)}', in instance: '{client.instance_id}'...",
+              file=out)
     key = client.create_key(
         args.name, payload=args.key_material, extractable=args.standard_key,
         encrypted_nonce=args.encrypted_nonce, iv=args.iv, description=args.description,
@@ -287,7 +305,7 @@ def key_create(client: KeyProtectClient, args, out) -> None:
 
 def key_show(client: KeyProtectClient, args, out) -> None:
     if args.output != "json":
-        print(f"Grabbing info for key id: '{args.key_id}'...", file=out)
+        print(f"Grabbing info for key id: '{_shown(args.key_id)}'...", file=out)
     key = client.get_key_metadata(args.key_id)
     if args.output == "json":
         return _json(out, key)
@@ -311,8 +329,8 @@ def key_list(client: KeyProtectClient, args, out) -> None:
 
 def key_delete(client: KeyProtectClient, args, out) -> None:
     if args.output != "json":
-        print(f"Deleting key: '{args.key_id}', from instance: '{client.instance_id}'...",
-              file=out)
+        print(f"Deleting key: '{_shown(args.key_id)}', from instance: "
+              f"'{client.instance_id}'...", file=out)
     key = client.delete_key(args.key_id, prefer=protocol.PREFER_REPRESENTATION,
                             force=args.force) or {"id": args.key_id}
     if args.output == "json":
@@ -344,7 +362,7 @@ def key_unwrap(client: KeyProtectClient, args, out) -> None:
 COMMANDS = {
     ("import-token", "create"): token_create, ("import-token", "show"): token_show,
     ("import-token", "key-encrypt"): key_encrypt, ("import-token", "nonce-encrypt"): nonce_encrypt,
-    ("key", "create"): key_create, ("key", "show"): key_show, ("key", "list"): key_list,
+    ("key", "create"): key_create, ("key", "show"): key_show, ("keys", None): key_list,
     ("key", "delete"): key_delete, ("key", "wrap"): key_wrap, ("key", "unwrap"): key_unwrap,
 }
 OFFLINE = frozenset({key_encrypt, nonce_encrypt})
@@ -363,6 +381,12 @@ def _table(out, headers: list[str], rows: list[list]) -> None:
     for row in cells:
         print("   ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip(),
               file=out)
+
+
+def _shown(value: str) -> str:
+    """A typed value as it may be echoed: a line break or another control character
+    escaped, so it cannot start a line of output of its own."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
 
 
 def _date(value) -> str:

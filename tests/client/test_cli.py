@@ -229,6 +229,13 @@ def test_nonce_encrypt_refuses_material_of_the_wrong_size(offline):
     assert status == 1 and "-n NONCE is not valid base64" in err
 
 
+@pytest.mark.parametrize("size", [0, 3, 11, 13, 16])
+def test_nonce_encrypt_refuses_what_is_no_token_nonce(offline, size):
+    status, out, err = offline("nonce-encrypt", "-k", b64(MATERIAL), "-n", b64(bytes(size)))
+    assert (status, out, err) == (
+        1, "", f"FAILED\n-n NONCE must decode to the token's 12 bytes, got {size}\n")
+
+
 # --- key create and the rest of the tutorial ---------------------------------------------------
 
 def test_ibms_worked_example(kp):
@@ -288,10 +295,10 @@ def test_key_show_list_wrap_unwrap_delete(kp):
     status, out, _ = kp("key", "show", key_id, "-o", "json")
     assert json.loads(out)["id"] == key_id
 
-    status, out, _ = kp("key", "list")
+    status, out, _ = kp("keys")
     rows = table("\n".join(out.splitlines()[2:]))
     assert rows[0] == ["Key ID", "Key Name"] and [key_id, "root-a"] in rows
-    status, out, _ = kp("key", "list", "-o", "json")
+    status, out, _ = kp("keys", "-o", "json")
     assert [k["id"] for k in json.loads(out)] == [key_id]
 
     status, out, _ = kp("key", "wrap", key_id, "-p", b64(MATERIAL), "-a", "ctx")
@@ -347,7 +354,9 @@ def test_no_option_of_any_verb_names_a_credential():
     cli.add_arguments(parser)
     options = set()
     for group in parser._subparsers._group_actions[0].choices.values():
-        for verb in group._subparsers._group_actions[0].choices.values():
+        verbs = group._subparsers._group_actions[0].choices.values() if group._subparsers \
+            else [group]   # `keys` is a verb of its own
+        for verb in verbs:
             options.update(s for a in verb._actions for s in a.option_strings)
     assert options and not [o for o in options
                             if re.search(r"token|api|secret|pass|auth|bearer", o)]
@@ -384,7 +393,7 @@ def test_an_api_key_is_exchanged_at_iam(monkeypatch, capsys, token_key_pairs):
             monkeypatch.setenv("KP_API_KEY", "my-api-key")
             monkeypatch.setenv("KP_IAM_URL", iam.url + "/identity/token")
             monkeypatch.setenv("KP_TARGET_ADDR", server.url)
-            status = main(["kp", "key", "list", "-i", "iam-instance", "-o", "json"])
+            status = main(["kp", "keys", "-i", "iam-instance", "-o", "json"])
             out, err = capsys.readouterr()
         assert (status, json.loads(out)) == (0, [])
         assert iam.last["path"] == "/identity/token" and b"apikey=my-api-key" in iam.last["body"]
@@ -395,7 +404,7 @@ def test_an_api_key_is_exchanged_at_iam(monkeypatch, capsys, token_key_pairs):
 
 def test_an_unreachable_service_is_a_failure_not_a_traceback(kp, monkeypatch):
     monkeypatch.setenv("KP_TARGET_ADDR", "http://127.0.0.1:9")
-    status, out, err = kp("key", "list")
+    status, out, err = kp("keys")
     assert status == 1 and err.startswith("FAILED\nConnectionError: could not reach http://127")
 
 
@@ -432,9 +441,9 @@ def test_the_console_script_is_byoklib_main(monkeypatch, capsys):
     assert scripts == {"byoklib": "byoklib.__main__:main"}
     monkeypatch.setattr(sys, "argv", ["/usr/local/bin/byoklib"])
     with pytest.raises(SystemExit) as exit_:
-        main(["kp", "key", "list", "--nope"])
+        main(["kp", "keys", "--nope"])
     assert exit_.value.code == 2
-    assert capsys.readouterr().err.startswith("usage: byoklib kp key list")
+    assert capsys.readouterr().err.startswith("usage: byoklib kp keys")
 
 
 def test_an_api_key_iam_refuses_is_a_refusal_without_the_key(monkeypatch, capsys):
@@ -505,7 +514,7 @@ def test_a_faithful_mock_sends_no_diagnosis(monkeypatch, capsys, service):
 def test_a_header_value_no_request_can_carry_is_refused_without_echoing_it(
         kp, monkeypatch, variable, value, said):
     monkeypatch.setenv(variable, value)
-    status, out, err = kp("key", "list")
+    status, out, err = kp("keys")
     assert status == 1 and err.startswith("FAILED\n") and said in err
     assert "Traceback" not in err and "secret" not in err + out
 
@@ -531,8 +540,55 @@ def test_key_encrypt_refuses_material_that_is_no_aes_key(kp):
                                 "(AES), got 5\n")
 
 
+def test_key_encrypt_refuses_a_public_key_no_token_has(kp):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    small = payload_of(rsa.generate_private_key(65537, 1024))
+    status, _, err = kp("import-token", "key-encrypt", "-k", b64(MATERIAL), "-p", small)
+    assert (status, err) == (1, "FAILED\n-p PUBLIC_KEY is RSA-1024; import tokens' keys are "
+                                "RSA-4096\n")
+
+
+@pytest.mark.parametrize("args", [["SECRET-VALUE"], ["key", "-k", "SECRET-VALUE", "create", "x"],
+                                  ["import-token", "-k", "SECRET-VALUE", "-p", "P"],
+                                  ["keys", "SECRET-VALUE"]])
+def test_a_value_typed_where_a_verb_belongs_is_not_repeated(kp, args):
+    status, out, err = kp(*args)
+    assert (status, out) == (2, "") and err.startswith("usage:")
+    assert "SECRET" not in err
+
+
+def test_nor_where_a_command_belongs(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["SECRET-VALUE"])
+    assert exit_.value.code == 2 and "SECRET" not in capsys.readouterr().err
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(server):
+    """`byoklib kp keys -o json | head -1`: the pipe closes before the CLI has written."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KP_TARGET_ADDR": server.url,
+           "KP_INSTANCE_ID": "cli-instance", "KP_TOKEN": "cli-token"}
+    process = subprocess.Popen([sys.executable, "-m", "byoklib", "kp", "keys", "-o", "json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    process.stdout.close()   # long before the interpreter has started and asked the mock
+    _, err = process.communicate(timeout=60)
+    assert (process.returncode, err) == (1, b"")
+
+
+def test_a_key_id_with_a_line_break_is_echoed_escaped(kp):
+    status, out, err = kp("key", "show", "no-such-key\nOK")
+    assert out == "Grabbing info for key id: 'no-such-key\\nOK'...\n"
+    assert status == 1 and "Reason: KEY_NOT_FOUND_ERR" in err
+
+
+def test_a_url_without_its_scheme_is_named_as_such(kp, monkeypatch):
+    monkeypatch.setenv("KP_TARGET_ADDR", "127.0.0.1:9")
+    status, _, err = kp("keys")
+    assert (status, err) == (1, "FAILED\nKP_TARGET_ADDR must be a URL: https://... (http:// "
+                                "for a local mock)\n")
+
+
 def test_an_unreachable_url_is_shown_without_its_password(kp, monkeypatch):
     monkeypatch.setenv("KP_TARGET_ADDR", "http://user:hunter2@127.0.0.1:9")
-    status, _, err = kp("key", "list")
+    status, _, err = kp("keys")
     assert status == 1 and "could not reach http://127.0.0.1:9/api/v2/keys" in err
     assert "hunter2" not in err
