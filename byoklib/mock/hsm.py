@@ -114,7 +114,8 @@ class KeyPairPool:
     does). The refill thread makes a pair only when there is room, so the pool never
     holds, nor makes, more than `size` pairs ahead of what was taken. The default keeps
     one pair ready: tokens are made minutes apart, and every pair made ahead and never
-    used is an RSA-4096 generation wasted.
+    used is an RSA-4096 generation wasted. The refill starts with `start()` or, for a pool
+    not started, with the first `take()`.
     """
 
     def __init__(self, size: int = 1, bits: int = TOKEN_KEY_BITS, source=None):
@@ -131,10 +132,12 @@ class KeyPairPool:
         self._thread: threading.Thread | None = None
 
     def start(self) -> "KeyPairPool":
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._refill, name="key-pair-pool",
-                                            daemon=True)
-            self._thread.start()
+        """Start making pairs ahead; `take()` starts a pool that was not started."""
+        with self._changed:
+            if self._thread is None and not self._stop:
+                self._thread = threading.Thread(target=self._refill, name="key-pair-pool",
+                                                daemon=True)
+                self._thread.start()
         return self
 
     def _refill(self) -> None:
@@ -155,6 +158,7 @@ class KeyPairPool:
                     self._changed.notify_all()
 
     def take(self) -> rsa.RSAPrivateKey:
+        self.start()
         with self._changed:
             if not self._ready and self._making and not self._awaited:
                 self._awaited = True

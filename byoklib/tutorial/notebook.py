@@ -102,16 +102,24 @@ def connect(url: str = "", instance_id: str = "", api_key: str = "", token: str 
 @contextlib.contextmanager
 def local_mock(**server_options):
     """A notebook's own mock, `byoklib.mock.running_server(**server_options)`: its HSM
-    generates each token's RSA-4096 pair, except under test (ENV_TEST_ONLY_KEYS set), where
-    the TEST-ONLY pairs serve."""
+    generates each token's RSA-4096 pair in a pool started with the mock, so the learner's
+    first token finds one ready; under test (ENV_TEST_ONLY_KEYS set) the TEST-ONLY pairs
+    serve."""
     from byoklib.mock import running_server
+    from byoklib.mock.hsm import KeyPairPool, test_only_key_pairs
 
-    if os.environ.get(ENV_TEST_ONLY_KEYS) and "key_pair_source" not in server_options:
-        from byoklib.mock.hsm import test_only_key_pairs
-
-        server_options["key_pair_source"] = test_only_key_pairs()
-    with running_server(**server_options) as server:
-        yield server
+    pool = None
+    if "key_pair_source" not in server_options:
+        if os.environ.get(ENV_TEST_ONLY_KEYS):
+            server_options["key_pair_source"] = test_only_key_pairs()
+        else:
+            pool = server_options["key_pair_source"] = KeyPairPool().start()
+    try:
+        with running_server(**server_options) as server:
+            yield server
+    finally:
+        if pool is not None:
+            pool.close()
 
 
 def start(url: str = "", instance_id: str = "", api_key: str = "", token: str = "",

@@ -63,12 +63,26 @@ def test_running_server_builds_its_own_service_and_stops(token_key_pairs):
     assert stopped
 
 
-@pytest.mark.generates_rsa4096   # the default pool makes its pair
-def test_running_server_default_pool_is_closed_at_exit():
+def test_running_server_makes_no_key_pair_until_a_token_is_asked_for():
+    """A practitioner's `with running_server():` per test: no generation to wait for at
+    exit (this test is not marked generates_rsa4096, so one would fail it)."""
     before = {t.name for t in threading.enumerate()}
     with running_server() as server:
-        assert "key-pair-pool" in {t.name for t in threading.enumerate()}
-        assert server.service.hsm is not None
+        api = Api(server.url)
+        assert api.get("/api/v2/keys").status_code == 200
+        assert "key-pair-pool" not in {t.name for t in threading.enumerate()} - before
+    assert "key-protect-mock" not in {t.name for t in threading.enumerate()}
+
+
+@pytest.mark.generates_rsa4096   # the default pool makes its pairs
+def test_running_server_default_pool_starts_at_the_first_token_and_is_closed_at_exit():
+    before = {t.name for t in threading.enumerate()}
+    with running_server() as server:
+        api = Api(server.url)
+        api.new_token()
+        assert primitives.load_public_key(
+            primitives.b64decode(api.token()["payload"])).key_size == 4096
+        assert "key-pair-pool" in {t.name for t in threading.enumerate()} - before
     after = {t.name for t in threading.enumerate()}
     assert "key-pair-pool" not in after - before
     assert "key-protect-mock" not in after

@@ -1,5 +1,7 @@
 """The HSM: key-pair sources, the pool, secure-import opening, secrecy of private keys."""
+import itertools
 import threading
+import time
 
 import pytest
 from conftest import TOKEN_KEY_FILES
@@ -70,8 +72,9 @@ def test_default_sources_make_rsa_4096_pairs(monkeypatch):
     """Key Protect's token keys are RSA-4096 (not generated here: slow)."""
     monkeypatch.setattr(primitives, "generate_rsa_private_key", lambda bits: bits)
     assert generate_key_pairs()() == 4096
-    assert KeyPairPool().bits == 4096 and KeyPairPool().take() == 4096
-    assert KeyPairPool().size == 1   # one pair ready: each made ahead and unused is wasted
+    with KeyPairPool() as pool:
+        assert pool.bits == 4096 and pool.take() == 4096
+        assert pool.size == 1   # one pair ready: each made ahead and unused is wasted
 
 
 @pytest.mark.parametrize("size", [0, -1])
@@ -198,9 +201,30 @@ def test_take_waits_for_the_pair_in_the_making_rather_than_make_another():
 
 
 def test_pool_take_generates_inline_when_empty():
-    pool = KeyPairPool(size=1, bits=1024)   # never started: always empty
-    assert isinstance(pool.take(), rsa.RSAPrivateKey)
-    assert "available=0" in repr(pool)
+    with KeyPairPool(size=1, bits=1024) as pool:
+        assert isinstance(pool.take(), rsa.RSAPrivateKey)
+        assert "bits=1024" in repr(pool)
+
+
+def test_a_pool_not_started_makes_nothing_until_its_first_take():
+    """So a mock that never makes a token generates no key pair (running_server)."""
+    def pool_threads():
+        return sum(t.name == "key-pair-pool" for t in threading.enumerate())
+
+    made = itertools.count()
+    before = pool_threads()
+    pool = KeyPairPool(size=1, source=lambda: next(made))
+    try:
+        assert (pool.available(), pool_threads()) == (0, before)
+        first = pool.take()   # made inline or by the refill thread, started by this take
+        assert pool_threads() == before + 1
+        deadline = time.monotonic() + 10
+        while pool.available() < 1 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert {first, pool.take()} == {0, 1}   # the second was made ahead
+    finally:
+        pool.close()
+    assert pool_threads() == before
 
 
 # --- secure import -----------------------------------------------------------------------

@@ -46,14 +46,15 @@ class RunningServer:
 def build_server(service=None, *, host="127.0.0.1", port=0, grants=None, clock=None,
                  key_pair_source=None, limits=None, poll_interval=0.5, faithful=False,
                  flavor=None):
-    """(HTTP server, bound and listening; app; pool or None): the pool is ours to close.
-    `faithful` turns the import doctor off: no diagnosis, no Byoklib-Diagnosis header.
-    `flavor` ("hpcs" or the default Key Protect, byoklib.mock.flavors) is for a service
-    made here."""
+    """(HTTP server, bound and listening; app; pool or None): the pool is ours to close,
+    and starts making key pairs at the first token (`KeyPairPool.take`), so a mock that
+    makes none generates none and stops at once. `faithful` turns the import doctor off:
+    no diagnosis, no Byoklib-Diagnosis header. `flavor` ("hpcs" or the default Key
+    Protect, byoklib.mock.flavors) is for a service made here."""
     pool = None
     if service is None:
         if key_pair_source is None:
-            pool = key_pair_source = KeyPairPool().start()
+            pool = key_pair_source = KeyPairPool()
         service = KeyProtectService(clock=clock, hsm=HSM(key_pair_source, doctor=not faithful),
                                     flavor=flavor)
     app = create_app(service, grants, faithful=faithful)
@@ -127,6 +128,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080, grants=None, *, clock=None,
     server, app, pool = build_server(host=host, port=port, grants=grants, clock=clock,
                                      key_pair_source=key_pair_source, limits=limits,
                                      faithful=faithful, flavor=flavor)
+    if pool is not None:
+        pool.start()   # a served mock's first token should not wait for a key pair
     try:
         if state is not None:
             persist(app, *state)
