@@ -40,7 +40,8 @@ _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE) + ["data_path", "DATA_DIR"]
 
 # What byoklib reads at run time (TEST-ONLY key pairs, test vectors) is package data, so an
-# installed wheel finds it from any folder; data/README.md says where each file came from.
+# installed wheel finds it from any folder; the repository's data/README.md says where each
+# file came from.
 # Installed as files (wheels and editable installs are), so a plain Path serves.
 DATA_DIR = Path(os.fspath(files("byoklib") / "data"))
 

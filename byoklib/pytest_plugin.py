@@ -11,14 +11,15 @@ Installed with byoklib (a `pytest11` entry point), so a project needs no conftes
   `.instance_id`, `.token`, `.headers` (for a client of your own), `.clock` (a
   `ManualClock`), `.service`, and `.client` (a `byoklib.KeyProtectClient` already
   pointed at it); `.new_client(instance_id=..., token=...)` makes another caller.
-- `key_protect_session`: one mock for the whole session, for speed (a fresh mock takes
-  about 50 ms per test to start and stop on a busy 2-core machine); its state and clock
-  carry over from test to test.
+- `key_protect_session`: one mock for the whole session (for each worker, under
+  pytest-xdist), for speed (a fresh mock takes about 50 ms per test to start and stop on a
+  busy 2-core machine); its state and clock carry over from test to test.
 
 Options, per test with the marker `@pytest.mark.key_protect(strict=True, test_keys=True,
-instance_id=..., token=...)`, or for the whole run (the session fixture too) with
-`--key-protect-strict` / `--key-protect-test-keys` or the ini keys `key_protect_strict` /
-`key_protect_test_keys`:
+instance_id=..., token=...)` (on a test, its class or its module: each option from the
+closest marker that gives it), or for the whole run (the session fixture too, which no
+marker changes: it warns) with `--key-protect-strict` / `--key-protect-test-keys` or the
+ini keys `key_protect_strict` / `key_protect_test_keys`:
 - strict: only `.token` is granted, for `.instance_id` alone (`serve --grant`): another
   token gets 401, another instance 403;
 - test_keys: import tokens are made from byoklib's packaged TEST-ONLY RSA-4096 key pairs,
@@ -95,12 +96,35 @@ class KeyProtectMock:
         return f"KeyProtectMock({self.url}, instance_id={self.instance_id!r}, {mode})"
 
 
-def _options(config, marker=None) -> dict:
-    """The fixture's options: the marker's, else the command line's, else the ini's."""
-    given = dict(marker.kwargs) if marker is not None else {}
-    unknown = set(given) - {"strict", "test_keys", "instance_id", "token"}
-    if unknown:
-        raise pytest.UsageError(f"@pytest.mark.{MARKER}: unknown options {sorted(unknown)}")
+OPTIONS = ("strict", "test_keys", "instance_id", "token")
+
+
+def _marked(node) -> dict:
+    """The options the `key_protect` markers over `node` give, each from the closest marker
+    that gives it: a test's own over its class's over its module's."""
+    given = {}
+    for marker in node.iter_markers(MARKER):   # closest first
+        if marker.args:
+            raise pytest.UsageError(f"@pytest.mark.{MARKER} takes options by name: "
+                                    f"{', '.join(OPTIONS)}")
+        unknown = set(marker.kwargs) - set(OPTIONS)
+        if unknown:
+            raise pytest.UsageError(f"@pytest.mark.{MARKER}: unknown options {sorted(unknown)}")
+        for name, value in marker.kwargs.items():
+            if value is not None:
+                given.setdefault(name, value)
+    for name in ("strict", "test_keys"):
+        if not isinstance(given.get(name, False), bool):
+            raise pytest.UsageError(f"@pytest.mark.{MARKER}: {name} is True or False")
+    for name in ("instance_id", "token"):
+        if not isinstance(given.get(name, "-"), str) or not given.get(name, "-"):
+            raise pytest.UsageError(f"@pytest.mark.{MARKER}: {name} is a non-empty string")
+    return given
+
+
+def _options(config, given=None) -> dict:
+    """The fixture's options: the markers', else the command line's, else the ini's."""
+    given = given or {}
     options = {}
     for name in ("strict", "test_keys"):
         value = given.get(name)
@@ -174,9 +198,20 @@ def _serve(options: dict, key_pairs: _KeyPairs):
 @pytest.fixture
 def key_protect(request, _byoklib_key_pairs):
     """A fresh Key Protect mock for this test (see byoklib.pytest_plugin)."""
-    options = _options(request.config, request.node.get_closest_marker(MARKER))
+    options = _options(request.config, _marked(request.node))
     with _serve(options, _byoklib_key_pairs) as mock:
         yield mock
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        if ("key_protect_session" in names and "key_protect" not in names
+                and item.get_closest_marker(MARKER) is not None):
+            item.warn(pytest.PytestWarning(
+                f"@pytest.mark.{MARKER} sets the key_protect fixture's options; "
+                "key_protect_session, one mock for all, takes only the command line's "
+                "(--key-protect-strict, --key-protect-test-keys) and the ini's"))
 
 
 @pytest.fixture(scope="session")

@@ -169,6 +169,66 @@ def test_an_unknown_marker_option_is_a_usage_error(pytester):
     result.stdout.fnmatch_lines(["*unknown options*stric*"])
 
 
+@pytest.mark.parametrize("marker,said", [
+    ("key_protect(True)", "*takes options by name*"),
+    ('key_protect(strict="no")', "*strict is True or False*"),
+    ("key_protect(test_keys=1)", "*test_keys is True or False*"),
+    ('key_protect(token="")', "*token is a non-empty string*"),
+    ("key_protect(instance_id=7)", "*instance_id is a non-empty string*"),
+])
+def test_a_marker_value_the_fixture_cannot_use_is_a_usage_error(pytester, marker, said):
+    pytester.makepyfile(test_user_values=f"""
+        import pytest
+
+        @pytest.mark.{marker}
+        def test_marked(key_protect):
+            pass
+    """)
+    result = run(pytester)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([said])
+
+
+def test_markers_merge_option_by_option_the_closest_winning(pytester):
+    pytester.makepyfile(test_user_layers="""
+        import pytest
+
+        pytestmark = pytest.mark.key_protect(strict=True, token="module-token")
+
+        @pytest.mark.key_protect(test_keys=True)
+        def test_module_strictness_kept(key_protect):
+            assert key_protect.strict and key_protect.token == "module-token"
+
+        @pytest.mark.key_protect(token="own-token", strict=None)
+        def test_own_token_module_strictness(key_protect):
+            assert key_protect.strict and key_protect.token == "own-token"
+
+        @pytest.mark.key_protect(strict=False)
+        class TestOpen:
+            def test_class_over_module(self, key_protect):
+                assert not key_protect.strict and key_protect.token == "module-token"
+    """)
+    run(pytester, "--key-protect-test-keys").assert_outcomes(passed=3)
+
+
+def test_a_marker_on_a_test_of_the_session_mock_warns_that_it_does_not_apply(pytester):
+    pytester.makepyfile(test_user_session_marker="""
+        import pytest
+
+        @pytest.mark.key_protect(strict=True)
+        def test_session(key_protect_session):
+            assert not key_protect_session.strict
+
+        @pytest.mark.key_protect(strict=True)
+        def test_both(key_protect, key_protect_session):
+            assert key_protect.strict
+    """)
+    result = run(pytester, "--key-protect-test-keys")
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines(["*PytestWarning: @pytest.mark.key_protect sets the key_protect "
+                                "fixture*key_protect_session, one mock for all*"])
+
+
 def test_the_plugin_lists_its_fixtures_and_marker(pytester):
     pytester.makepyfile(test_user_nothing="def test_nothing():\n    pass\n")
     fixtures = run(pytester, "--fixtures")

@@ -63,7 +63,8 @@ def fixed_key_pairs(keys, *, parse_now: bool = False):
     return _cycling(entries, primitives.load_private_key)
 
 
-# byoklib's own TEST-ONLY token key pairs (byoklib/data/test-only/, see data/README.md).
+# byoklib's own TEST-ONLY token key pairs (byoklib/data/test-only/; the repository's
+# data/README.md says how they were made).
 TEST_ONLY_KEY_FILES = tuple(f"token-key-{n}.pem" for n in (1, 2, 3))
 
 
