@@ -7,7 +7,8 @@ python-pkcs11 (a maintained binding; this module only does the chores around it)
   temporary folder, points `SOFTHSM2_CONF` at it, initialises one token with
   `softhsm2-util --init-token`, logs a read-write session in, and on `close()` ends the
   session, finalises the library and removes the folder (and restores `SOFTHSM2_CONF`).
-  Its PINs are random and never printed.
+  Its PINs are random and never printed. One at a time in a process (SoftHSM2 reads its
+  configuration once), and never one the process already initialised itself.
 - `mechanism_rows()`, `attribute_rows()`: what the token says about its mechanisms and a
   key, as rows for a table.
 - `import_rsa_public_key()`: an import token's PEM public key as a session object that
@@ -59,6 +60,9 @@ def missing() -> str | None:
         import pkcs11  # noqa: F401
     except ImportError:
         return f"python-pkcs11 is not installed. Install {INSTALL}"
+    if os.environ.get(MODULE_ENV) and module_path() is None:
+        return (f"${MODULE_ENV} names {os.environ[MODULE_ENV]}, which is no file: point it "
+                f"at libsofthsm2.so, or unset it. Install {INSTALL}")
     if module_path() is None:
         return f"SoftHSM2's module libsofthsm2.so was not found. Install {INSTALL}"
     if shutil.which("softhsm2-util") is None:
@@ -67,7 +71,13 @@ def missing() -> str | None:
 
 
 class SoftHSM:
-    """One fresh SoftHSM2 token in a temporary folder, with a logged-in RW session."""
+    """One fresh SoftHSM2 token in a temporary folder, with a logged-in RW session.
+
+    One at a time in a process: SoftHSM2 reads SOFTHSM2_CONF once, when the library is
+    initialised, so a second token (or a SoftHSM2 the process already uses with its own
+    configuration) cannot be ours; `start()` refuses it rather than disturb it."""
+
+    _running: "SoftHSM | None" = None   # the one started in this process
 
     def __init__(self, label: str = "byok-notebook"):
         self.label = label
@@ -75,14 +85,24 @@ class SoftHSM:
         self.lib = self.token = self.session = None
         self._pin = secrets.token_hex(8)
         self._so_pin = secrets.token_hex(8)
+        self._conf_set = False          # SOFTHSM2_CONF is ours until close()
         self._saved_conf: str | None = None
+        self._initialised_here = False  # the library's C_Initialize was ours
 
     def start(self) -> "SoftHSM":
         reason = missing()
         if reason:
             raise RuntimeError(reason)
+        if self.folder is not None:
+            raise RuntimeError("this SoftHSM token is started already")
+        if SoftHSM._running is not None:
+            raise RuntimeError("another SoftHSM token of byoklib is open in this process; "
+                               "close it first (SoftHSM2 reads its configuration once)")
+        if len(self.label.encode("utf-8")) > 32:   # CK_TOKEN_INFO's label is 32 bytes
+            raise ValueError("a token label is at most 32 bytes")
         import pkcs11
 
+        SoftHSM._running = self
         self.folder = Path(tempfile.mkdtemp(prefix="byok-softhsm-"))
         (self.folder / "tokens").mkdir()
         self.config = self.folder / "softhsm2.conf"
@@ -91,15 +111,26 @@ class SoftHSM:
             "objectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n")
         self._saved_conf = os.environ.get("SOFTHSM2_CONF")
         os.environ["SOFTHSM2_CONF"] = str(self.config)   # read at C_Initialize
+        self._conf_set = True
         try:
-            self.init_output = subprocess.run(
+            made = subprocess.run(
                 ["softhsm2-util", "--init-token", "--free", "--label", self.label,
                  "--so-pin", self._so_pin, "--pin", self._pin],
-                capture_output=True, text=True, check=True, timeout=60).stdout
+                capture_output=True, text=True, timeout=60)
+            if made.returncode != 0:   # its command line holds the PINs: not repeated
+                raise RuntimeError("softhsm2-util could not make the token: "
+                                   + (made.stderr.strip() or f"exit status {made.returncode}"))
+            self.init_output = made.stdout
             self.module = module_path()
-            self.lib = pkcs11.lib(self.module)
-            if not self.lib.initialized:     # an earlier token in this process finalised it
-                self.lib.initialize()
+            # python-pkcs11 keeps one library object per path (pkcs11._loaded), and ours
+            # is finalised at close: one initialised now is someone else's, and reads
+            # another configuration; neither used nor finalised here
+            loaded = getattr(pkcs11, "_loaded", {}).get(self.module)
+            if loaded is not None and loaded.initialized:
+                raise RuntimeError("SoftHSM2 is initialised in this process already, with "
+                                   "its own configuration: this token would not be seen")
+            self.lib = pkcs11.lib(self.module)   # initialises it, reading SOFTHSM2_CONF
+            self._initialised_here = True
             self.token = self.lib.get_token(token_label=self.label)
             self.session = self.token.open(user_pin=self._pin, rw=True)
         except BaseException:
@@ -120,24 +151,37 @@ class SoftHSM:
         return sorted(p for p in (self.folder / "tokens").rglob("*") if p.is_file())
 
     def close(self) -> None:
-        """End the session, finalise the library, remove the folder; safe to repeat."""
-        if self.session is not None:
+        """End the session, finalise the library, remove the folder, give SOFTHSM2_CONF
+        back; each step even when one before it fails (the first failure is raised after);
+        safe to repeat, and a token never started changes nothing."""
+        failures = []
+        session, self.session = self.session, None
+        if session is not None:
             try:
-                self.session.close()
-            finally:
-                self.session = None
-        if self.lib is not None:
+                session.close()
+            except Exception as error:
+                failures.append(error)
+        lib, self.lib = self.lib, None
+        if lib is not None and self._initialised_here:
             try:
-                if self.lib.initialized:
-                    self.lib.finalize()
-            finally:
-                self.lib = None
+                if lib.initialized:
+                    lib.finalize()
+            except Exception as error:
+                failures.append(error)
+        self._initialised_here = False
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
-        if self._saved_conf is None:
-            os.environ.pop("SOFTHSM2_CONF", None)
-        else:
-            os.environ["SOFTHSM2_CONF"] = self._saved_conf
+            self.folder = None
+        if self._conf_set:
+            if self._saved_conf is None:
+                os.environ.pop("SOFTHSM2_CONF", None)
+            else:
+                os.environ["SOFTHSM2_CONF"] = self._saved_conf
+            self._conf_set = False
+        if SoftHSM._running is self:
+            SoftHSM._running = None
+        if failures:
+            raise failures[0]
 
     def __enter__(self) -> "SoftHSM":
         return self.start()
@@ -223,7 +267,26 @@ def oaep(hash_name: str):
     return params[hash_name]
 
 
+# python-pkcs11 0.10's exceptions whose names do not spell their code (its _pkcs11.pxd,
+# map_rv_to_error), and those it raises itself, for no code at all
+_IRREGULAR = {
+    "AnotherUserAlreadyLoggedIn": "CKR_USER_ANOTHER_ALREADY_LOGGED_IN",
+    "FunctionCancelled": "CKR_FUNCTION_CANCELED",
+    "RandomNoRNG": "CKR_RANDOM_NO_RNG",
+    "SessionReadWriteSOExists": "CKR_SESSION_READ_WRITE_SO_EXISTS",
+    "SlotIDInvalid": "CKR_SLOT_ID_INVALID",
+    "TokenNotRecognised": "CKR_TOKEN_NOT_RECOGNIZED",
+}
+_NO_CODE = {"NoSuchToken", "MultipleTokensReturned", "NoSuchKey", "MultipleObjectsReturned"}
+
+
 def ckr(error) -> str:
     """The PKCS#11 return code a python-pkcs11 exception stands for, e.g. ArgumentsBad ->
-    CKR_ARGUMENTS_BAD."""
-    return "CKR_" + re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__).upper()
+    CKR_ARGUMENTS_BAD; for python-pkcs11's own lookups, and its plain PKCS11Error (which
+    stands for several codes), the exception's name, not a made-up code."""
+    name = type(error).__name__
+    if name in _IRREGULAR:
+        return _IRREGULAR[name]
+    if name in _NO_CODE or name == "PKCS11Error":
+        return f"{name} (python-pkcs11's, no CKR_ code)"
+    return "CKR_" + re.sub(r"(?<!^)(?=[A-Z])", "_", name).upper()

@@ -23,7 +23,8 @@ REASON = p11.missing()
 
 
 def test_missing_names_what_to_install(monkeypatch, tmp_path):
-    monkeypatch.setenv(p11.MODULE_ENV, str(tmp_path / "no-such-libsofthsm2.so"))
+    monkeypatch.setattr(p11, "MODULE_PATHS", (str(tmp_path / "no-such-libsofthsm2.so"),))
+    monkeypatch.delenv(p11.MODULE_ENV, raising=False)
     reason = p11.missing()
     if reason.startswith("python-pkcs11"):      # the library itself is absent here
         assert "pip install python-pkcs11" in reason
@@ -43,6 +44,25 @@ def test_ckr_names():
 
     assert p11.ckr(ArgumentsBad()) == "CKR_ARGUMENTS_BAD"
     assert p11.ckr(KeyNotWrappable()) == "CKR_KEY_NOT_WRAPPABLE"
+
+
+def test_ckr_names_the_codes_python_pkcs11_spells_otherwise_and_invents_none():
+    exceptions = pytest.importorskip("pkcs11.exceptions")
+    assert p11.ckr(exceptions.SlotIDInvalid()) == "CKR_SLOT_ID_INVALID"
+    assert p11.ckr(exceptions.TokenNotRecognised()) == "CKR_TOKEN_NOT_RECOGNIZED"
+    assert p11.ckr(exceptions.AnotherUserAlreadyLoggedIn()) == \
+        "CKR_USER_ANOTHER_ALREADY_LOGGED_IN"
+    assert p11.ckr(exceptions.FunctionCancelled()) == "CKR_FUNCTION_CANCELED"
+    for own in (exceptions.NoSuchToken(), exceptions.MultipleObjectsReturned(),
+                exceptions.PKCS11Error("Buffer was too small")):   # several codes, or none
+        assert p11.ckr(own) == f"{type(own).__name__} (python-pkcs11's, no CKR_ code)"
+
+
+def test_a_softhsm_module_variable_naming_no_file_is_said_so(monkeypatch, tmp_path):
+    pytest.importorskip("pkcs11")
+    monkeypatch.setenv(p11.MODULE_ENV, str(tmp_path / "typo.so"))
+    assert p11.missing().startswith(f"${p11.MODULE_ENV} names {tmp_path / 'typo.so'}, "
+                                    "which is no file")
 
 
 needs_token = pytest.mark.skipif(REASON is not None, reason=str(REASON))
@@ -78,6 +98,64 @@ def test_token_lives_in_a_temporary_folder_and_is_removed(monkeypatch):
     assert not folder.exists()
     assert os.environ["SOFTHSM2_CONF"] == "/etc/softhsm/softhsm2.conf"
     token.close()                                   # a second close does nothing
+
+
+@needs_token
+def test_a_token_never_started_or_started_twice_leaves_the_environment_as_it_was(monkeypatch):
+    monkeypatch.setenv("SOFTHSM2_CONF", "/etc/softhsm/softhsm2.conf")
+    p11.SoftHSM().close()
+    assert os.environ["SOFTHSM2_CONF"] == "/etc/softhsm/softhsm2.conf"
+    with p11.SoftHSM(label="once") as token:
+        folder = token.folder
+        with pytest.raises(RuntimeError, match="started already"):
+            token.start()
+        assert token.session.generate_random(64)   # still the same, working token
+    assert not folder.exists()
+    assert os.environ["SOFTHSM2_CONF"] == "/etc/softhsm/softhsm2.conf"
+
+
+@needs_token
+def test_a_second_token_is_refused_and_the_first_keeps_working():
+    """SoftHSM2 reads its configuration once: a second token could not be seen, and
+    closing it must not finalise the library under the first."""
+    with p11.SoftHSM(label="first") as first:
+        with pytest.raises(RuntimeError, match="another SoftHSM token"):
+            p11.SoftHSM(label="second").start()
+        assert first.session.generate_random(64)
+
+
+@needs_token
+def test_a_softhsm2_the_process_already_initialised_is_neither_used_nor_finalised(tmp_path,
+                                                                                monkeypatch):
+    import pkcs11
+    (tmp_path / "tokens").mkdir()
+    conf = tmp_path / "own.conf"
+    conf.write_text(f"directories.tokendir = {tmp_path / 'tokens'}\nobjectstore.backend = file\n")
+    monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
+    theirs = pkcs11.lib(p11.module_path())   # the practitioner's own use of SoftHSM2
+    try:
+        with pytest.raises(RuntimeError, match="initialised in this process already"):
+            p11.SoftHSM(label="ours").start()
+        assert theirs.initialized and os.environ["SOFTHSM2_CONF"] == str(conf)
+    finally:
+        theirs.finalize()
+
+
+@needs_token
+def test_what_softhsm2_util_refuses_is_said_without_the_pins(monkeypatch, tmp_path):
+    with pytest.raises(ValueError, match="at most 32 bytes"):
+        p11.SoftHSM(label="x" * 33).start()
+    fake = tmp_path / "softhsm2-util"
+    fake.write_text("#!/bin/sh\necho 'ERROR: Could not initialize the token.' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    token = p11.SoftHSM(label="refused")
+    with pytest.raises(RuntimeError) as refused:
+        token.start()
+    assert str(refused.value) == ("softhsm2-util could not make the token: ERROR: Could not "
+                                  "initialize the token.")
+    assert token._pin not in repr(refused.value) and token._so_pin not in repr(refused.value)
+    assert token.folder is None   # removed
 
 
 @needs_token
