@@ -13,7 +13,7 @@ import sys
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080,
+    parser.add_argument("--port", type=port_number, default=8080,
                         help="port to bind; 0 picks a free one (8080)")
     parser.add_argument("--grant", action="append", default=[], metavar="TOKEN=INSTANCE",
                         help="strict mode: allow bearer TOKEN to use INSTANCE (repeatable)")
@@ -40,6 +40,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                              "answered 408 (10)")
 
 
+def port_number(text: str) -> int:
+    number = int(text)   # argparse answers a ValueError as "invalid port_number value"
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError("a port is 0 to 65535")
+    return number
+
+
 def parse_grants(pairs: list[str]) -> dict[str, set[str]] | None:
     if not pairs:
         return None
@@ -61,8 +68,7 @@ def token_keys_option(paths: list[str]):
     from pathlib import Path
 
     from byoklib.mock.hsm import fixed_key_pairs
-    from byoklib.primitives import load_private_key
-    from byoklib.protocol import TOKEN_KEY_BITS
+    from byoklib.primitives import check_token_key_size, load_private_key
     keys = []
     for path in paths:
         try:
@@ -73,9 +79,10 @@ def token_keys_option(paths: list[str]):
         except (ValueError, TypeError):   # not PEM, encrypted, or not an RSA key
             raise SystemExit(f"--token-key {path}: not an unencrypted RSA private key in "
                              "PEM") from None
-        if key.key_size != TOKEN_KEY_BITS:
-            raise SystemExit(f"--token-key {path}: RSA-{key.key_size}; import tokens are "
-                             f"RSA-{TOKEN_KEY_BITS}")
+        try:
+            check_token_key_size(key, f"--token-key {path}")
+        except ValueError as error:
+            raise SystemExit(str(error)) from None
         keys.append(key)
     return fixed_key_pairs(keys)
 

@@ -104,6 +104,14 @@ def unwrap_key_material(ciphertext: bytes, private_key, algorithm: str = RSAES_O
 
 # --- keys, PEM and base64 ---------------------------------------------------------------
 
+def check_token_key_size(key, what: str) -> None:
+    """Key Protect's import tokens are RSA-4096: ValueError naming `what` (an RSA public or
+    private key) when it is another size."""
+    if key.key_size != TOKEN_KEY_BITS:
+        raise ValueError(f"{what} is RSA-{key.key_size}; import tokens are "
+                         f"RSA-{TOKEN_KEY_BITS}")
+
+
 def generate_rsa_private_key(bits: int = TOKEN_KEY_BITS) -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=TOKEN_PUBLIC_EXPONENT, key_size=bits)
 

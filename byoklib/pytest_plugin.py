@@ -111,14 +111,13 @@ def _marked(node) -> dict:
         if unknown:
             raise pytest.UsageError(f"@pytest.mark.{MARKER}: unknown options {sorted(unknown)}")
         for name, value in marker.kwargs.items():
-            if value is not None:
-                given.setdefault(name, value)
-    for name in ("strict", "test_keys"):
-        if not isinstance(given.get(name, False), bool):
-            raise pytest.UsageError(f"@pytest.mark.{MARKER}: {name} is True or False")
-    for name in ("instance_id", "token"):
-        if not isinstance(given.get(name, "-"), str) or not given.get(name, "-"):
-            raise pytest.UsageError(f"@pytest.mark.{MARKER}: {name} is a non-empty string")
+            if value is None:
+                continue
+            if name in ("strict", "test_keys") and not isinstance(value, bool):
+                raise pytest.UsageError(f"@pytest.mark.{MARKER}: {name} is True or False")
+            if name in ("instance_id", "token") and not (isinstance(value, str) and value):
+                raise pytest.UsageError(f"@pytest.mark.{MARKER}: {name} is a non-empty string")
+            given.setdefault(name, value)
     return given
 
 

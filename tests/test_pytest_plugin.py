@@ -189,6 +189,21 @@ def test_a_marker_value_the_fixture_cannot_use_is_a_usage_error(pytester, marker
     result.stdout.fnmatch_lines([said])
 
 
+def test_a_marker_s_bad_value_is_refused_even_under_a_closer_good_one(pytester):
+    pytester.makepyfile(test_user_hidden="""
+        import pytest
+
+        pytestmark = pytest.mark.key_protect(strict="no")
+
+        @pytest.mark.key_protect(strict=True)
+        def test_marked(key_protect):
+            pass
+    """)
+    result = run(pytester)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*strict is True or False*"])
+
+
 def test_markers_merge_option_by_option_the_closest_winning(pytester):
     pytester.makepyfile(test_user_layers="""
         import pytest

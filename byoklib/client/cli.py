@@ -114,19 +114,23 @@ class QuietParser(argparse.ArgumentParser):
 
     def parse_known_args(self, args=None, namespace=None):
         namespace, extras = super().parse_known_args(args, namespace)
-        if extras:
-            named = [e.split("=", 1)[0] for e in extras if e.startswith("-")]
+        if extras:   # an option's name only: "--name=VALUE" and "-kVALUE" carry a value
+            named = [e.split("=", 1)[0] if e.startswith("--") else e[:2]
+                     for e in extras if e.startswith("-")]
             self.error(f"unrecognized arguments: {' '.join(named)}" if named
                        else f"{len(extras)} unexpected argument(s)")
         return namespace, extras
 
     def error(self, message: str):
         # argparse quotes a value it cannot use ("invalid choice: '...'"): left out
-        super().error(_QUOTED_VALUE.sub(r"\1", message))
+        super().error(_QUOTED_VALUE.sub(lambda found: next(filter(None, found.groups())),
+                                        message))
 
 
-_QUOTED_VALUE = re.compile(r"(invalid (?:\w+ value|choice)): "
-                           r"(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
+_QUOTED = r"(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
+_QUOTED_VALUE = re.compile(rf"(invalid (?:\w+ value|choice)): {_QUOTED}"
+                           rf"|(ignored explicit argument) {_QUOTED}"
+                           r"|(ambiguous option: [^=\s]+)=\S+")
 
 
 def _verb(verbs, name: str, common, help_text: str) -> argparse.ArgumentParser:
@@ -148,6 +152,7 @@ def run(args: argparse.Namespace, environ=None, out=None, err=None) -> int:
         else:
             with connect(args, env) as client:
                 command(client, args, out)
+        out.flush()   # here, where a reader that left is answered, not at the exit
     except KeyProtectError as error:
         _refusal(err, error)
         return FAILED
@@ -240,9 +245,7 @@ def key_encrypt(args, out) -> None:
     except (ValueError, TypeError):
         raise CommandError("-p PUBLIC_KEY is not the token's payload (base64 of a PEM "
                            "public key)") from None
-    if public_key.key_size != protocol.TOKEN_KEY_BITS:
-        raise CommandError(f"-p PUBLIC_KEY is RSA-{public_key.key_size}; import tokens' keys "
-                           f"are RSA-{protocol.TOKEN_KEY_BITS}")
+    primitives.check_token_key_size(public_key, "-p PUBLIC_KEY")
     encrypted = primitives.wrap_key_material(material, public_key, HASHES[args.hash])
     value = primitives.b64encode(encrypted)
     if args.output == "json":

@@ -112,9 +112,7 @@ def prepare_secure_import(key_material: bytes, token: ImportToken | dict, *,
     if isinstance(token, dict):
         token = ImportToken.from_response(token)
     material = _check_key_material(key_material)
-    if token.key_size != TOKEN_KEY_BITS:
-        raise ValueError(f"import token key is RSA-{token.key_size}; Key Protect tokens "
-                         f"are RSA-{TOKEN_KEY_BITS}")
+    primitives.check_token_key_size(token.public_key, "the import token's key")
     if iv is not None and len(iv) != IV_BYTES:
         raise ValueError(f"iv must be {IV_BYTES} bytes, got {len(iv)}")
     encrypted_nonce, iv = primitives.encrypt_nonce(material, token.nonce, iv)

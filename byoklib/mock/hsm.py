@@ -50,16 +50,15 @@ def generate_key_pairs(bits: int = TOKEN_KEY_BITS):
     return source
 
 
-def fixed_key_pairs(keys, *, parse_now: bool = False):
+def fixed_key_pairs(keys):
     """A source cycling through the given keys (PEM bytes/str, paths, or key objects).
 
     For tests and learning only: tokens made from it share private keys. Files are read at
     once; each PEM is parsed when first handed out (parsing checks an RSA-4096 key, about
-    0.2 s each, and most users of three keys make one token), or here with `parse_now`.
+    0.2 s each, and most users of three keys make one token); give key objects to parse
+    them sooner.
     """
     entries = [key.read_bytes() if isinstance(key, Path) else key for key in keys]
-    if parse_now:
-        entries = [primitives.load_private_key(entry) for entry in entries]
     return _cycling(entries, primitives.load_private_key)
 
 
@@ -136,6 +135,9 @@ class KeyPairPool:
         """Start making pairs ahead; `take()` starts a pool that was not started."""
         with self._changed:
             if self._thread is None and not self._stop:
+                # the first pair is the thread's from now on: a taker that comes before
+                # the thread runs waits for it rather than making a second one
+                self._making = True
                 self._thread = threading.Thread(target=self._refill, name="key-pair-pool",
                                                 daemon=True)
                 self._thread.start()
@@ -146,6 +148,8 @@ class KeyPairPool:
             with self._changed:
                 self._changed.wait_for(lambda: self._stop or len(self._ready) < self.size)
                 if self._stop:
+                    self._making = False
+                    self._changed.notify_all()
                     return
                 self._making = True
             key = None

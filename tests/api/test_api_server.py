@@ -160,6 +160,24 @@ def test_serve_stops_on_sigterm_and_cuts_off_a_silent_client_at_its_request_time
             process.kill()
 
 
+@pytest.mark.parametrize("port", ["70000", "-1"])
+def test_serve_refuses_a_port_no_socket_has_as_usage(port, capsys):
+    from byoklib.__main__ import main
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--port", port])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.endswith("error: argument --port: a port is 0 to 65535\n")
+
+
+def test_cannot_listen_says_why_in_cheroot_s_words_for_the_last_address():
+    from byoklib.mock.http.serving import CannotListen
+    for said, why in (("(('127.0.0.1', 80): [Errno 13] Permission denied)", "Permission denied"),
+                      ("(('nosuch.invalid', 0): [Errno -2] Name or service not known)",
+                       "Name or service not known")):   # getaddrinfo's are negative
+        error = CannotListen("h", 1, OSError(f"No socket could be created -- {said}"))
+        assert str(error) == f"cannot listen on h:1: {why}"
+
+
 def test_serve_refuses_what_it_cannot_use_in_one_line_and_repeats_no_grant(tmp_path,
                                                                          monkeypatch):
     """Each a line naming the option and why, exit status 1, no traceback; the processes
@@ -175,6 +193,9 @@ def test_serve_refuses_what_it_cannot_use_in_one_line_and_repeats_no_grant(tmp_p
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption()))
     public = TOKEN_KEY_FILES[0].with_name("token-key-1.pub.pem")
+    loop = tmp_path / "loop"
+    loop.symlink_to(tmp_path / "loop-back")
+    (tmp_path / "loop-back").symlink_to(loop)
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen()
@@ -189,7 +210,8 @@ def test_serve_refuses_what_it_cannot_use_in_one_line_and_repeats_no_grant(tmp_p
             f"--token-key {tmp_path / 'none.pem'}: No such file or directory",
         ("--token-key", str(public)):
             f"--token-key {public}: not an unencrypted RSA private key in PEM",
-        ("--token-key", str(small)): f"--token-key {small}: RSA-2048; import tokens are RSA-4096",
+        ("--token-key", str(small)): f"--token-key {small} is RSA-2048; import tokens are RSA-4096",
+        ("--state", str(loop)): f"--state {loop}: Too many levels of symbolic links",
     }
     processes = {}
     try:

@@ -544,22 +544,28 @@ def test_key_encrypt_refuses_a_public_key_no_token_has(kp):
     from cryptography.hazmat.primitives.asymmetric import rsa
     small = payload_of(rsa.generate_private_key(65537, 1024))
     status, _, err = kp("import-token", "key-encrypt", "-k", b64(MATERIAL), "-p", small)
-    assert (status, err) == (1, "FAILED\n-p PUBLIC_KEY is RSA-1024; import tokens' keys are "
+    assert (status, err) == (1, "FAILED\n-p PUBLIC_KEY is RSA-1024; import tokens are "
                                 "RSA-4096\n")
 
 
 @pytest.mark.parametrize("args", [["SECRET-VALUE"], ["key", "-k", "SECRET-VALUE", "create", "x"],
                                   ["import-token", "-k", "SECRET-VALUE", "-p", "P"],
-                                  ["keys", "SECRET-VALUE"]])
+                                  ["keys", "SECRET-VALUE"],
+                                  ["key", "delete", "x", "-f=SECRET-VALUE"],   # a flag's value
+                                  ["key", "create", "a", "-sSECRET-VALUE"],
+                                  ["--h=SECRET-VALUE"],
+                                  ["import-token", "show", "-kSECRET-VALUE"]])   # attached
 def test_a_value_typed_where_a_verb_belongs_is_not_repeated(kp, args):
     status, out, err = kp(*args)
     assert (status, out) == (2, "") and err.startswith("usage:")
     assert "SECRET" not in err
 
 
-def test_nor_where_a_command_belongs(capsys):
+@pytest.mark.parametrize("args", [["SECRET-VALUE"], ["--vers=SECRET-VALUE"],
+                                  ["serve", "--t=SECRET-VALUE"]])   # ambiguous: --token-key?
+def test_nor_where_a_command_belongs(capsys, args):
     with pytest.raises(SystemExit) as exit_:
-        main(["SECRET-VALUE"])
+        main(args)
     assert exit_.value.code == 2 and "SECRET" not in capsys.readouterr().err
 
 
@@ -567,6 +573,7 @@ def test_a_reader_that_leaves_early_gets_no_traceback(server):
     """`byoklib kp keys -o json | head -1`: the pipe closes before the CLI has written."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KP_TARGET_ADDR": server.url,
            "KP_INSTANCE_ID": "cli-instance", "KP_TOKEN": "cli-token"}
+    env.pop("PYTHONUNBUFFERED", None)   # a pipe's stdout is buffered, as in anyone's shell
     process = subprocess.Popen([sys.executable, "-m", "byoklib", "kp", "keys", "-o", "json"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     process.stdout.close()   # long before the interpreter has started and asked the mock

@@ -56,14 +56,12 @@ def test_the_packaged_test_only_keys_pass_the_full_rsa_check(token_key_pairs):
         assert checked.key_size == 4096
 
 
-def test_fixed_key_pairs_parses_when_first_used_or_at_once_when_asked(tmp_path):
+def test_fixed_key_pairs_parses_when_first_used(tmp_path):
     broken = b"-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n"
     source = fixed_key_pairs([TOKEN_KEY_FILES[0], broken])
     assert isinstance(source(), rsa.RSAPrivateKey)
     with pytest.raises(ValueError):
         source()                    # the broken one, when its turn comes
-    with pytest.raises(ValueError):
-        fixed_key_pairs([broken], parse_now=True)
     with pytest.raises(FileNotFoundError):
         fixed_key_pairs([tmp_path / "missing.pem"])   # files are read at once
 
@@ -207,21 +205,29 @@ def test_pool_take_generates_inline_when_empty():
 
 
 def test_a_pool_not_started_makes_nothing_until_its_first_take():
-    """So a mock that never makes a token generates no key pair (running_server)."""
+    """So a mock that never makes a token generates no key pair (running_server). Its
+    first take waits for the pair the refill thread starts on, rather than make a second
+    beside it."""
     def pool_threads():
         return sum(t.name == "key-pair-pool" for t in threading.enumerate())
 
-    made = itertools.count()
+    made_by = []
+
+    def source():
+        made_by.append(threading.current_thread().name)
+        return len(made_by) - 1
+
     before = pool_threads()
-    pool = KeyPairPool(size=1, source=lambda: next(made))
+    pool = KeyPairPool(size=1, source=source)
     try:
-        assert (pool.available(), pool_threads()) == (0, before)
-        first = pool.take()   # made inline or by the refill thread, started by this take
+        assert (pool.available(), pool_threads(), made_by) == (0, before, [])
+        assert pool.take() == 0
         assert pool_threads() == before + 1
         deadline = time.monotonic() + 10
         while pool.available() < 1 and time.monotonic() < deadline:
             time.sleep(0.001)
-        assert {first, pool.take()} == {0, 1}   # the second was made ahead
+        assert made_by == ["key-pair-pool", "key-pair-pool"]   # the second made ahead
+        assert pool.take() == 1
     finally:
         pool.close()
     assert pool_threads() == before

@@ -77,7 +77,7 @@ class CannotListen(OSError):
 
     def __init__(self, host: str, port: int, error: OSError):
         # cheroot puts each address's error in its message; the last one says why
-        reasons = re.findall(r"\[Errno \d+\] ([^)]+)", str(error))
+        reasons = re.findall(r"\[Errno -?\d+\] ([^)]+)", str(error))   # gai errors: < 0
         super().__init__(f"cannot listen on {host}:{port}: "
                          f"{reasons[-1] if reasons else error.strerror or error}")
 
@@ -128,11 +128,11 @@ def serve(host: str = "127.0.0.1", port: int = 8080, grants=None, *, clock=None,
     server, app, pool = build_server(host=host, port=port, grants=grants, clock=clock,
                                      key_pair_source=key_pair_source, limits=limits,
                                      faithful=faithful, flavor=flavor)
-    if pool is not None:
-        pool.start()   # a served mock's first token should not wait for a key pair
     try:
         if state is not None:
             persist(app, *state)
+        if pool is not None:   # after the state: a state refused waits for no key pair
+            pool.start()       # and a served mock's first token finds one ready
         _stop_on_signals()
         announce(f"Key Protect mock listening on http://{host}:{server.port}")
         server.serve()

@@ -30,6 +30,7 @@ Mock's choices:
 """
 from __future__ import annotations
 
+import errno
 import hmac
 import json
 import os
@@ -58,7 +59,10 @@ def save_state(service, path, state_key: bytes) -> None:
     _check_key(state_key)
     # through a symlink: replace the file it points to, not the link (which os.replace
     # would swap for a file, leaving the target stale)
-    path = Path(path).resolve()
+    try:
+        path = Path(path).resolve()
+    except RuntimeError:   # Python 3.11's answer to a loop of links
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path)) from None
     with _SAVING:   # snapshots are written in the order they are taken: the newest wins
         instances = service.export_instances(
             lambda instance: _instance_json(service, instance, state_key))
