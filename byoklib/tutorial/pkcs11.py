@@ -11,8 +11,8 @@ python-pkcs11 (a maintained binding; this module only does the chores around it)
   configuration once), and never one the process already initialised itself.
 - `mechanism_rows()`, `attribute_rows()`: what the token says about its mechanisms and a
   key, as rows for a table.
-- `import_rsa_public_key()`: an import token's PEM public key as a session object that
-  may only wrap; `oaep()` the CK_RSA_PKCS_OAEP_PARAMS for a hash; `ckr()` the CKR_ name of
+- `import_rsa_public_key()`: an import token's PEM public key as a session object made
+  to wrap only; `oaep()` the CK_RSA_PKCS_OAEP_PARAMS for a hash; `ckr()` the CKR_ name of
   a python-pkcs11 exception.
 
 SoftHSM 2.6.1 facts the notebook shows (measured with it, and read in its source,
@@ -240,21 +240,25 @@ def attribute_rows(key, names) -> list[dict]:
 # --- making and using objects -------------------------------------------------------------
 
 def import_rsa_public_key(session, pem, label: str = "import-token"):
-    """The PEM public key as a session object (gone when the session ends) that may wrap
-    and nothing else."""
-    from cryptography.hazmat.primitives import serialization
+    """An import token's PEM public key (RSA-4096) as a session object (gone when the
+    session ends) made to wrap only: CKA_WRAP true, ENCRYPT, VERIFY and VERIFY_RECOVER
+    false. A session may still change those later, as PKCS#11 leaves them modifiable;
+    ValueError for a PEM that is no RSA-4096 public key."""
     from pkcs11 import Attribute, KeyType, ObjectClass
 
-    if isinstance(pem, str):
-        pem = pem.encode("ascii")
-    numbers = serialization.load_pem_public_key(pem).public_numbers()
+    from byoklib import primitives
+
+    public = primitives.load_public_key(pem)
+    primitives.check_token_key_size(public, "the import token's public key")
+    numbers = public.public_numbers()
     return session.create_object({
         Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.KEY_TYPE: KeyType.RSA,
         Attribute.TOKEN: False, Attribute.LABEL: label,
         Attribute.MODULUS: numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big"),
         Attribute.PUBLIC_EXPONENT: numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8,
                                                       "big"),
-        Attribute.WRAP: True, Attribute.ENCRYPT: False, Attribute.VERIFY: False})
+        Attribute.WRAP: True, Attribute.ENCRYPT: False, Attribute.VERIFY: False,
+        Attribute.VERIFY_RECOVER: False})
 
 
 def oaep(hash_name: str):

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import TOKEN_KEY_FILES
 
 from byoklib import primitives
 from byoklib.client import KeyProtectClient
@@ -171,7 +172,7 @@ def test_softhsm_oaep_wraps_with_sha1_only(hsm):
     import pkcs11
     from pkcs11 import Mechanism
 
-    private = primitives.generate_rsa_private_key(2048)
+    private = primitives.load_private_key(TOKEN_KEY_FILES[0].read_bytes())   # TEST-ONLY
     public = p11.import_rsa_public_key(hsm.session, primitives.public_key_pem(
         private.public_key()))
     key = root_key(hsm.session)
@@ -197,10 +198,24 @@ def test_sensitive_key_and_session_public_key_attributes(hsm):
     assert rows == {"CKA_SENSITIVE": True, "CKA_EXTRACTABLE": True,
                     "CKA_NEVER_EXTRACTABLE": False, "CKA_LOCAL": True,
                     "CKA_VALUE": "CKR_ATTRIBUTE_SENSITIVE"}
-    pem = primitives.public_key_pem(primitives.generate_rsa_private_key(2048).public_key())
-    public = p11.import_rsa_public_key(hsm.session, pem.decode())
+    pem = TOKEN_KEY_FILES[0].with_name("token-key-1.pub.pem").read_text()   # TEST-ONLY
+    public = p11.import_rsa_public_key(hsm.session, pem)
     assert public[Attribute.TOKEN] is False and public[Attribute.WRAP] is True
-    assert public[Attribute.ENCRYPT] is False
+    assert public[Attribute.ENCRYPT] is public[Attribute.VERIFY_RECOVER] is False
+
+
+@needs_token
+def test_only_an_rsa_4096_public_key_becomes_a_wrapping_key(hsm):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    small = primitives.public_key_pem(primitives.generate_rsa_private_key(1024).public_key())
+    with pytest.raises(ValueError, match="public key is RSA-1024; import tokens are RSA-4096"):
+        p11.import_rsa_public_key(hsm.session, small)
+    from cryptography.hazmat.primitives import serialization
+    curve = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    with pytest.raises(ValueError, match="not an RSA public key"):
+        p11.import_rsa_public_key(hsm.session, curve)
 
 
 @needs_token
