@@ -7,7 +7,8 @@ python-pkcs11 (a maintained binding; this module only does the chores around it)
   temporary folder, points `SOFTHSM2_CONF` at it, initialises one token with
   `softhsm2-util --init-token`, logs a read-write session in, and on `close()` ends the
   session, finalises the library and removes the folder (and restores `SOFTHSM2_CONF`).
-  Its PINs are random and never printed. One at a time in a process (SoftHSM2 reads its
+  Its PINs are random, never printed, and never on a command line (softhsm2-util's are
+  replaced at once). One at a time in a process (SoftHSM2 reads its
   configuration once), and never one the process already initialised itself.
 - `mechanism_rows()`, `attribute_rows()`: what the token says about its mechanisms and a
   key, as rows for a table.
@@ -112,10 +113,14 @@ class SoftHSM:
         self._saved_conf = os.environ.get("SOFTHSM2_CONF")
         os.environ["SOFTHSM2_CONF"] = str(self.config)   # read at C_Initialize
         self._conf_set = True
+        # softhsm2-util takes the PINs on its command line, which any local user can read
+        # in /proc while it runs: it gets PINs of its own, replaced through PKCS#11
+        # (C_SetPIN) as soon as the token opens, so what was on a command line opens nothing
+        first_so, first_user = secrets.token_hex(8), secrets.token_hex(8)
         try:
             made = subprocess.run(
                 ["softhsm2-util", "--init-token", "--free", "--label", self.label,
-                 "--so-pin", self._so_pin, "--pin", self._pin],
+                 "--so-pin", first_so, "--pin", first_user],
                 capture_output=True, text=True, timeout=60)
             if made.returncode != 0:   # its command line holds the PINs: not repeated
                 raise RuntimeError("softhsm2-util could not make the token: "
@@ -132,7 +137,10 @@ class SoftHSM:
             self.lib = pkcs11.lib(self.module)   # initialises it, reading SOFTHSM2_CONF
             self._initialised_here = True
             self.token = self.lib.get_token(token_label=self.label)
-            self.session = self.token.open(user_pin=self._pin, rw=True)
+            with self.token.open(rw=True, so_pin=first_so) as officer:
+                officer.set_pin(first_so, self._so_pin)
+            self.session = self.token.open(user_pin=first_user, rw=True)
+            self.session.set_pin(first_user, self._pin)
         except BaseException:
             self.close()
             raise

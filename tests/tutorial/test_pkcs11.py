@@ -160,6 +160,34 @@ def test_what_softhsm2_util_refuses_is_said_without_the_pins(monkeypatch, tmp_pa
 
 
 @needs_token
+def test_the_pins_on_softhsm2_util_s_command_line_open_nothing(monkeypatch, tmp_path):
+    """Any local user reads a command line in /proc: softhsm2-util's PINs are replaced
+    through C_SetPIN before the token is used."""
+    import pkcs11
+    seen = []
+    real_run = p11.subprocess.run
+
+    def recording_run(command, **options):
+        seen.append(list(command))
+        return real_run(command, **options)
+
+    monkeypatch.setattr(p11.subprocess, "run", recording_run)
+    with p11.SoftHSM(label="pins") as token:
+        command = seen[-1]
+        so_pin, user_pin = (command[command.index(flag) + 1] for flag in ("--so-pin", "--pin"))
+        assert {so_pin, user_pin}.isdisjoint({token._so_pin, token._pin})
+        token.session.close()
+        token.session = None
+        # the officer first: python-pkcs11 leaves a session open when a login fails, and
+        # an open read-only session bars an officer's login
+        with pytest.raises(pkcs11.PinIncorrect):
+            token.token.open(rw=True, so_pin=so_pin)
+        with pytest.raises(pkcs11.PinIncorrect):
+            token.token.open(rw=True, user_pin=user_pin)
+        token.session = token.token.open(user_pin=token._pin, rw=True)
+
+
+@needs_token
 def test_two_tokens_one_after_the_other_in_one_process():
     """The library is finalised at close and initialised again, reading the new config."""
     for label in ("first", "second"):
