@@ -13,7 +13,9 @@ holding someone else's payload cannot do. The one answer without that proof,
 NONCE_OTHER_KEY, is given only where the plain answer (INCORRECT_NONCE_IV_ERR after a payload
 that decrypted to a right-sized key) already says as much. A diagnosis never contains material,
 the nonce or anything derived from the private key, and it costs at most five RSA decryptions
-(four readings under the token's key, one under the replaced token's), each in `cryptography`.
+beside the service's own (four readings under the token's key, one under the replaced
+token's), each in `cryptography`; the PKCS#1 v1.5 reading only where OpenSSL rejects bad
+blocks implicitly (3.2 and later).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import padding as symmetric_padding
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.backends.openssl.backend import backend
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from byoklib.protocol import IV_BYTES, KEY_MATERIAL_BYTES, NONCE_BYTES, TAG_BYTES
@@ -98,11 +101,13 @@ class Attempt:
                 f"{len(self.encrypted_nonce)} bytes, iv={len(self.iv)} bytes)")
 
 
-def diagnose(attempt: Attempt, current: TokenSecrets,
-             previous: TokenSecrets | None = None) -> Diagnosis | None:
-    """The mistake that explains the refusal of `attempt` under the current token, or None
-    when no known mistake does."""
+def diagnose(attempt: Attempt, current: TokenSecrets, previous: TokenSecrets | None = None,
+             refused_with: str = "INCORRECT_NONCE_IV_ERR") -> Diagnosis | None:
+    """The mistake that explains the refusal of `attempt` under the current token (with the
+    reason code `refused_with`), or None when no known mistake does."""
     found = _under(attempt, current, previous)
+    if found == "NONCE_OTHER_KEY" and refused_with != "INCORRECT_NONCE_IV_ERR":
+        found = None   # named only where the plain answer already says as much
     if found is None and previous is not None:
         material = _unwrap(attempt.payload, previous.private_key, "OAEP_SHA256")
         if material is not None and _proves(material, attempt, current, previous):
@@ -113,7 +118,8 @@ def diagnose(attempt: Attempt, current: TokenSecrets,
 def _under(attempt: Attempt, current: TokenSecrets, previous: TokenSecrets | None) -> str | None:
     material = _unwrap(attempt.payload, current.private_key, "OAEP_SHA256")
     if material is None:
-        for name in ("OAEP_SHA1", "OAEP_MGF1_SHA1", "PKCS1_V15"):   # a wrong padding, proven
+        readings = ("OAEP_SHA1", "OAEP_MGF1_SHA1") + (("PKCS1_V15",) if V15_READING else ())
+        for name in readings:   # a wrong padding, proven
             other = _unwrap(attempt.payload, current.private_key, name)
             if other is not None and _proves(other, attempt, current, previous):
                 return name
@@ -169,6 +175,9 @@ _PADDINGS = {
     # proof under the nonce that every reading must pass tells the two apart.
     "PKCS1_V15": padding.PKCS1v15,
 }
+# Without implicit rejection a v1.5 decryption of attacker-chosen blocks is Bleichenbacher's
+# oracle (in its timing, if nothing else): that reading is tried only where OpenSSL has it.
+V15_READING = backend.openssl_version_number() >= 0x30200000
 
 
 def _unwrap(payload: bytes, private_key: rsa.RSAPrivateKey, reading: str) -> bytes | None:

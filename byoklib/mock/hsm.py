@@ -320,16 +320,17 @@ class HSM:
         except KeyProtectError as error:
             if self.doctor:
                 attempt = doctor.Attempt(payload, encrypted_nonce, iv, iv_text)
-                error.diagnosis = self._diagnose(attempt, (handle, expected_nonce), replaced)
+                error.diagnosis = self._diagnose(attempt, (handle, expected_nonce), replaced,
+                                                 error.code)
             raise
 
-    def _diagnose(self, attempt, current, replaced) -> str | None:
+    def _diagnose(self, attempt, current, replaced, refused_with: str) -> str | None:
         def secrets(pair):
             with self._lock:
                 key = self._private_keys.get(pair[0]) if pair else None
             return None if key is None else doctor.TokenSecrets(key, pair[1])
         now, before = secrets(current), secrets(replaced)
-        found = doctor.diagnose(attempt, now, before) if now is not None else None
+        found = doctor.diagnose(attempt, now, before, refused_with) if now is not None else None
         return None if found is None else str(found)
 
     def _open_secure_import(self, handle, payload, encrypted_nonce, iv, expected_nonce,
@@ -343,7 +344,7 @@ class HSM:
             material = primitives.unwrap_key_material(payload, self._private_of(handle),
                                                       algorithm)
         # KeyError: the token was replaced while this request waited, and its private key
-        # is gone, exactly as for a request that arrives after the replacement
+        # is gone: the payload opens no more than under the new token's key pair
         except (primitives.UnwrapError, ValueError, KeyError):
             raise KeyProtectError.of("UNPROCESSABLE_PAYLOAD_ERR",
                                      target=("field", "payload")) from None

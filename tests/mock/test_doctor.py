@@ -111,6 +111,27 @@ def test_a_nonce_sealed_under_other_material_is_named():
     assert code(attempt(encrypted_nonce=seal(material=os.urandom(32)))) == "NONCE_OTHER_KEY"
 
 
+def test_nonce_other_key_is_named_only_beside_incorrect_nonce_iv_err():
+    """Its only proof is that the payload opened: that is what INCORRECT_NONCE_IV_ERR says,
+    and what an IV of the wrong size (refused before any RSA) does not."""
+    short_iv = attempt(encrypted_nonce=seal(material=os.urandom(32)), iv=IV[:11])
+    assert diagnose(short_iv, CURRENT, PREVIOUS, "INVALID_FIELD_ERR") is None
+    assert diagnose(short_iv, CURRENT, PREVIOUS, "INCORRECT_NONCE_IV_ERR").code == \
+        "NONCE_OTHER_KEY"
+
+
+def test_without_implicit_rejection_pkcs1_v15_is_not_tried(monkeypatch):
+    """An OpenSSL before 3.2 tells a bad v1.5 block apart (Bleichenbacher's oracle)."""
+    from byoklib.mock import doctor
+    tried = []
+    real_unwrap = doctor._unwrap
+    monkeypatch.setattr(doctor, "_unwrap", lambda payload, key, reading: (
+        tried.append(reading), real_unwrap(payload, key, reading))[1])
+    monkeypatch.setattr(doctor, "V15_READING", False)
+    assert code(attempt(payload=wrap(MATERIAL, pad=padding.PKCS1v15()))) is None
+    assert "PKCS1_V15" not in tried and "OAEP_SHA1" in tried
+
+
 @pytest.mark.parametrize("payload", [os.urandom(512), os.urandom(256), b""],
                          ids=["random-512", "random-256", "empty"])
 def test_a_payload_that_proves_nothing_gets_no_diagnosis(payload):

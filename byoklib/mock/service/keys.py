@@ -98,8 +98,7 @@ class Keys(ServiceCore):
         if spec.secure:
             # The RSA-4096 unwrap is the slow part, and cryptography releases the GIL while
             # it runs: it runs outside the instance's lock so concurrent imports run in
-            # parallel. The state checks run here and again under the lock below; the
-            # token is the one current when the request arrived.
+            # parallel. The state checks run here and again under the lock below.
             with self._reading(instance_id) as instance:
                 self._check_create_allowed(instance, spec)
                 fields = secure_fields(resource, self.flavor)
@@ -109,6 +108,13 @@ class Keys(ServiceCore):
         with self._changing(instance_id) as instance:
             now = self._now()
             self._check_create_allowed(instance, spec)
+            if spec.secure and instance.token is not token:
+                # replaced while this request was opened: judged under the new token, as a
+                # request that comes after the replacement is, doctor or not (the doctor
+                # keeps the old key pair, so the first unwrap may have worked). A rare race:
+                # this once the RSA runs under the lock.
+                unwrapped = unwrap_secure_import(self.hsm, usable_token(instance, now), fields,
+                                                 replaced_token(instance, now), self.flavor)
             material = self._key_material(spec, unwrapped)
             key = self._store_key(instance, spec, material, now)
             _apply_policies(instance, key, rotation, dual, now)

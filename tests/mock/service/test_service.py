@@ -68,6 +68,34 @@ def test_a_replaced_key_is_discarded_once_its_token_would_have_expired(service):
         service.hsm.public_key_pem(first)
 
 
+@pytest.mark.parametrize("doctor", [True, False])
+def test_a_token_replaced_while_an_import_is_opened_judges_it_as_after(token_key_pairs,
+                                                                       monkeypatch, doctor):
+    """The doctor keeps the replaced token's key pair, so the unwrap outside the lock could
+    succeed with it: the import must still be refused, as without the doctor."""
+    from byoklib.mock.service import keys
+
+    service = KeyProtectService(clock=ManualClock(),
+                                hsm=HSM(fixed_key_pairs(token_key_pairs), doctor=doctor))
+    service.create_import_token("i", max_allowed_retrievals=2)
+    fields = secure_fields(primitives.generate_key_material(), service.get_import_token("i"))
+    real_unwrap = keys.unwrap_secure_import
+    calls = []
+
+    def replaced_meanwhile(*args, **kwargs):
+        if not calls:
+            service.create_import_token("i")   # another caller, between the two sections
+        calls.append(1)
+        return real_unwrap(*args, **kwargs)
+
+    monkeypatch.setattr(keys, "unwrap_secure_import", replaced_meanwhile)
+    body = envelope({"type": KEY_TYPE, "name": "raced", "extractable": False, **fields})
+    with pytest.raises(KeyProtectError) as refused:
+        service.create_key("i", body)
+    assert refused.value.code == "UNPROCESSABLE_PAYLOAD_ERR"   # another key pair now
+    assert service.key_total("i", state="0,1,2,3,5") == 0
+
+
 def test_without_the_doctor_a_replaced_key_is_discarded_at_once(token_key_pairs):
     service = KeyProtectService(clock=ManualClock(),
                                 hsm=HSM(fixed_key_pairs(token_key_pairs), doctor=False))
