@@ -15,12 +15,13 @@ from byoklib.errors import KeyProtectError
 from byoklib.protocol import DIAGNOSIS_HEADER
 
 UNEXPECTED_RESPONSE = "UNEXPECTED_RESPONSE"  # a 2xx whose body is not what the API promises
+MAX_ERROR_BODY_BYTES = 64 * 1024
 _CODE_IN_ERROR_MSG = re.compile(r"\(([A-Z][A-Z0-9_]+)\)\s*$")
 
 
 # --- the one error parser -------------------------------------------------------------------
 
-def error_from_response(response: requests.Response) -> KeyProtectError:
+def error_from_response(response: requests.Response, withhold=()) -> KeyProtectError:
     """A `KeyProtectError` for any non-2xx response.
 
     Key Protect bodies give `resources[0].errorMsg` and `reasons[0]` (code, message,
@@ -30,9 +31,15 @@ def error_from_response(response: requests.Response) -> KeyProtectError:
     `HTTP_<status>`. A body that is not JSON is described, never quoted. byoklib's mock
     adds a `Byoklib-Diagnosis: CODE: sentence` header to some refusals (the import
     doctor); it is kept as `diagnosis` (None when absent, as from the real service).
+    An answer that repeats one of the credentials in `withhold` (the bearer token, an API
+    key), anywhere in its body or headers, keeps only its status and a code that does not
+    hold it: nothing of its text. (Credentials of fewer than 8 characters are test values,
+    which any text may hold by chance: "t" would withhold every answer.)
     """
     status = response.status_code
-    body = read_json(response)
+    # a Key Protect error body is a few hundred bytes: a larger one is described, not
+    # parsed (nor walked for nesting deep enough to exhaust Python's recursion)
+    body = read_json(response) if len(response.content) <= MAX_ERROR_BODY_BYTES else None
     body = body if isinstance(body, dict) else {}
     resource = _first(_field(body, "resources"))
     error_msg = _text(_field(resource, "errorMsg"))
@@ -43,10 +50,24 @@ def error_from_response(response: requests.Response) -> KeyProtectError:
     message = (_text(_field(reason, "message")) or error_msg
                or _text(_field(body, "errorMessage")) or _text(_field(body, "message"))
                or _describe(response))
+    secrets = [secret for secret in withhold if secret and len(secret) >= 8]
+    if secrets and _repeats(response, secrets):
+        if any(secret in code for secret in secrets):
+            code = f"HTTP_{status}"
+        said = f"{code} (the answer repeated a credential: its text is withheld)"
+        return KeyProtectError(status, code, said, None, said)
     error = KeyProtectError(status, code, message, _target(_field(reason, "target")),
                             error_msg or message)
     error.diagnosis = _text(response.headers.get(DIAGNOSIS_HEADER))
     return error
+
+
+def _repeats(response: requests.Response, secrets: list[str]) -> bool:
+    """Whether the body or a header value holds one of `secrets` (read before any field is
+    cut to length, so no part of one can slip through a cut)."""
+    texts = [response.content.decode("utf-8", "replace")]
+    texts += [str(value) for value in response.headers.values()]
+    return any(secret in text for secret in secrets for text in texts)
 
 
 def _bare_401(status: int, error_msg: str | None) -> str | None:
@@ -99,7 +120,7 @@ def read_json(response: requests.Response):
         return None
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):   # not JSON, or nested deeper than Python reads
         return None
 
 
@@ -110,7 +131,8 @@ def read_resource(response: requests.Response) -> dict | None:
         return None
     body = read_json(response)
     if isinstance(body, dict) and isinstance(body.get("resources"), list):
-        return body["resources"][0] if body["resources"] else None
+        resources = _objects(response, body["resources"])
+        return resources[0] if resources else None
     if isinstance(body, dict):
         return body
     raise KeyProtectError(response.status_code, UNEXPECTED_RESPONSE,
@@ -122,7 +144,13 @@ def read_resources(response: requests.Response) -> list[dict]:
     if not isinstance(body, dict):
         raise KeyProtectError(response.status_code, UNEXPECTED_RESPONSE,
                               "the response body is not a JSON object")
-    resources = body.get("resources") or []
+    return _objects(response, body.get("resources") or [])
+
+
+def _objects(response: requests.Response, resources) -> list[dict]:
+    if not isinstance(resources, list) or not all(isinstance(r, dict) for r in resources):
+        raise KeyProtectError(response.status_code, UNEXPECTED_RESPONSE,
+                              "the response's resources are not a list of JSON objects")
     return list(resources)
 
 

@@ -15,6 +15,7 @@ from byoklib.errors import KeyProtectError
 from byoklib.protocol import JSON
 
 from .answers import UNEXPECTED_RESPONSE, error_from_response, read_json
+from .transport import receive
 
 IAM_URL = "https://iam.cloud.ibm.com/identity/token"
 APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
@@ -26,12 +27,18 @@ def iam_token(api_key: str, url: str = IAM_URL, session: requests.Session | None
     Failures raise `KeyProtectError` with IAM's errorCode, without the key."""
     if not api_key:
         raise ValueError("an API key is required")
-    response = (session or requests).post(
-        url, data={"grant_type": APIKEY_GRANT, "apikey": api_key},
-        headers={"Accept": JSON}, auth=_no_credentials, timeout=timeout,
-        allow_redirects=False)
+    own = session is None
+    session = requests.Session() if own else session
+    try:
+        response = receive(
+            session, "POST", url, data={"grant_type": APIKEY_GRANT, "apikey": api_key},
+            headers={"Accept": JSON}, auth=_no_credentials, timeout=timeout,
+            allow_redirects=False)
+    finally:
+        if own:
+            session.close()
     if not 200 <= response.status_code < 300:
-        raise _scrubbed(error_from_response(response), api_key)
+        raise error_from_response(response, withhold=(api_key,))
     body = read_json(response)
     token = body.get("access_token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token:
@@ -53,9 +60,3 @@ def _no_credentials(request: requests.PreparedRequest) -> requests.PreparedReque
     without an auth of its own requests would add Basic credentials from ~/.netrc."""
     return request
 
-
-def _scrubbed(error: KeyProtectError, secret: str) -> KeyProtectError:
-    if secret not in str(error) and secret not in (error.error_msg or ""):
-        return error
-    return KeyProtectError(error.status, error.code, f"{error.code} (message withheld)",
-                           error.target, f"{error.code} (message withheld)")

@@ -51,7 +51,7 @@ from .answers import (
 )
 from .iam import IAM_URL, iam_token, token_source
 from .token import ImportToken, prepare_secure_import
-from .transport import mount_retries, new_session, retry_policy
+from .transport import mount_retries, new_session, receive, retry_policy
 
 DEFAULT_URL = "https://us-south.kms.cloud.ibm.com"
 # The request content types IBM's Python and Java clients send, so the mock is exercised
@@ -171,10 +171,10 @@ class KeyProtectClient:
             all_headers.update(headers or {})
             # Key Protect does not redirect; following one would send the body (key
             # material, for a plain import) and the instance id to wherever it points.
-            response = self.session.request(
-                method, self.url + API_PREFIX + path.lstrip("/"), params=bodies.query(params),
-                data=data, headers=all_headers, auth=self._authorize, timeout=self.timeout,
-                allow_redirects=False)
+            response = receive(
+                self.session, method, self.url + API_PREFIX + path.lstrip("/"),
+                params=bodies.query(params), data=data, headers=all_headers,
+                auth=self._authorize, timeout=self.timeout, allow_redirects=False)
             self.last_response = response
             return response
 
@@ -183,7 +183,8 @@ class KeyProtectClient:
             self.set_token(self._new_token())   # the IAM token may have expired
             response = send()
         if not 200 <= response.status_code < 300:
-            raise error_from_response(response)
+            raise error_from_response(
+                response, withhold=(protocol.bearer_token(self._authorization),))
         return response
 
     def _authorize(self, request: requests.PreparedRequest) -> requests.PreparedRequest:

@@ -7,16 +7,26 @@ create a second key. The wait is the answer's Retry-After (seconds or an HTTP da
 it has a readable one, else urllib3's backoff (at once, then 1 s, 2 s, ... with a little
 jitter); never more than `max_retry_wait` seconds. Network failures are not retried and
 stay `requests` exceptions; redirects are never followed.
+
+`receive` bounds what an answer may cost: requests' `timeout` is per socket read, so a
+server dripping a byte a second would hold a call for ever, and a small gzip body may
+inflate to gigabytes. The body must arrive whole within `timeout` seconds of the headers
+and be at most MAX_ANSWER_BYTES once decoded (a list of 5,000 keys is a few MB).
 """
 from __future__ import annotations
 
+import http.cookiejar
+import math
+import time
 from time import sleep as pause  # module-level, so tests can record the waits
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3 import exceptions as urllib3_errors
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
 RETRY_ANY_METHOD = frozenset({429})
 RETRY_IDEMPOTENT = frozenset({500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
@@ -47,6 +57,9 @@ class KeyProtectRetry(Retry):
 def retry_policy(retries: int = 0, max_retry_wait: float = 30) -> KeyProtectRetry:
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
         raise ValueError("retries must be a whole number, 0 or more")
+    if isinstance(max_retry_wait, bool) or not isinstance(max_retry_wait, (int, float)) \
+            or not 0 <= max_retry_wait < math.inf:
+        raise ValueError("max_retry_wait must be a number of seconds, 0 or more")
     return KeyProtectRetry(
         total=retries, connect=0, read=False, other=0, redirect=False, status=retries,
         allowed_methods=None, raise_on_status=False, respect_retry_after_header=True,
@@ -67,4 +80,52 @@ def new_session(retries: int = 0, max_retry_wait: float = 30) -> requests.Sessio
     session = requests.Session()
     for prefix in ("http://", "https://"):
         mount_retries(session, prefix, retries, max_retry_wait)
+    # Key Protect and IAM need no cookies: none is kept, so none set by one (for a domain
+    # such as cloud.ibm.com) travels to the other
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
     return session
+
+
+def receive(session, method: str, url: str, *, timeout: float, **options) -> requests.Response:
+    """`session.request(...)` with its body read within `timeout` seconds of the headers and
+    at most MAX_ANSWER_BYTES; requests.Timeout past the one, ContentDecodingError past the
+    other (the connection is closed either way)."""
+    response = session.request(method, url, timeout=timeout, stream=True, **options)
+    if response.raw is None:   # an adapter that made its answer whole (a test's, a cache's)
+        return response
+    deadline = time.monotonic() + timeout
+    chunks, size = [], 0
+    try:
+        while True:
+            # read1: what one read of the socket brings (decoded, chunked or not), where
+            # iter_content waits for a whole chunk, however slowly it comes
+            chunk = _read1(response.raw)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise requests.exceptions.ContentDecodingError(
+                    f"the answer is larger than {MAX_ANSWER_BYTES // (1024 * 1024)} MiB")
+            if time.monotonic() > deadline:
+                raise requests.Timeout(f"the answer took more than {timeout} s to arrive")
+            chunks.append(chunk)
+    except BaseException:
+        response.close()
+        raise
+    response._content = b"".join(chunks)   # what requests itself sets when it reads a body
+    response._content_consumed = True
+    return response
+
+
+def _read1(raw) -> bytes:
+    """One read of the body, with urllib3's errors as requests' (as iter_content has them)."""
+    try:
+        return raw.read1(64 * 1024, decode_content=True)
+    except urllib3_errors.ProtocolError as error:
+        raise requests.exceptions.ChunkedEncodingError(error) from None
+    except urllib3_errors.DecodeError as error:
+        raise requests.exceptions.ContentDecodingError(error) from None
+    except urllib3_errors.ReadTimeoutError as error:
+        raise requests.exceptions.ConnectionError(error) from None
+    except urllib3_errors.SSLError as error:
+        raise requests.exceptions.SSLError(error) from None

@@ -6,6 +6,7 @@ a proxy's HTML page, a 401 without reasons, a 2xx that is not JSON — over real
 """
 import json
 import threading
+import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -558,3 +559,144 @@ def test_a_diagnosis_header_is_kept_on_the_error(scripted, client):
     with pytest.raises(KeyProtectError) as info:
         client.create_key("n")
     assert info.value.diagnosis is None                       # the real service sends none
+
+
+# --- what an answer may cost, and what it may repeat -------------------------------------------
+
+BEARER = "eyJ.bearer-token-of-the-caller"
+
+
+def test_an_error_that_repeats_the_bearer_token_keeps_none_of_its_text(scripted):
+    scripted.reply(400, kp_error(400, "BAD_BODY_ERR", f"your header was Bearer {BEARER}",
+                                 target={"type": "header", "name": BEARER}))
+    with KeyProtectClient(scripted.url, "inst-1", BEARER) as client:
+        with pytest.raises(KeyProtectError) as info:
+            client.get_key("k")
+    error = info.value
+    shown = str(error) + repr(error) + repr(vars(error))
+    assert BEARER not in shown
+    assert (error.status, error.code) == (400, "BAD_BODY_ERR") and "withheld" in str(error)
+
+
+@pytest.mark.parametrize("body", [
+    {"errorCode": SECRET, "errorMessage": "no such key"},                  # the key as the code
+    {"errorCode": "BXNIM0415E", "errorMessage": "x" * 490 + SECRET},       # across the cut
+    {"errorCode": "BXNIM0415E", "errorMessage": "no", "context": {"apikey": SECRET}},
+])
+def test_an_iam_error_that_repeats_the_api_key_keeps_none_of_its_text(scripted, body):
+    scripted.reply(400, body)
+    with pytest.raises(KeyProtectError) as info:
+        iam_token(SECRET, url=scripted.url + "/identity/token")
+    shown = str(info.value) + repr(info.value) + repr(vars(info.value))
+    assert SECRET not in shown and SECRET[:8] not in shown
+    assert info.value.code in ("BXNIM0415E", "HTTP_400")
+
+
+def dripping_server(head: bytes, body: bytes, every: float):
+    """A server that sends `head` at once, then `body` a byte every `every` seconds."""
+    import socket
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(head)
+            for byte in body:
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return
+                time.sleep(every)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_a_body_dripped_a_byte_at_a_time_ends_the_call_at_its_timeout():
+    body = json.dumps({"resources": [{"id": "k" * 200}]}).encode()
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(body)).encode() + b"\r\n\r\n")
+    listener, url = dripping_server(head, body, every=0.05)   # ~11 s in all
+    try:
+        with KeyProtectClient(url, "inst-1", "abc.def", timeout=0.5) as client:
+            started = time.monotonic()
+            with pytest.raises(requests.Timeout):
+                client.get_key("k")
+            assert time.monotonic() - started < 5   # each read came well within 0.5 s
+    finally:
+        listener.close()
+
+
+def test_a_chunked_answer_is_read_whole():
+    body = json.dumps({"resources": [{"id": "k1"}, {"id": "k2"}]}).encode()
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:10], body[10:]))
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+    listener, url = dripping_server(head + chunked + b"0\r\n\r\n", b"", every=0)
+    try:
+        with KeyProtectClient(url, "inst-1", "abc.def") as client:
+            assert [k["id"] for k in client.list_keys()] == ["k1", "k2"]
+    finally:
+        listener.close()
+
+
+def test_an_answer_past_the_size_bound_is_refused_decompressed_too(scripted, monkeypatch):
+    import gzip
+    monkeypatch.setattr(transport, "MAX_ANSWER_BYTES", 10_000)
+    with KeyProtectClient(scripted.url, "inst-1", "abc.def") as client:
+        scripted.reply(200, b"[" + b" " * 20_000 + b"]", {"Content-Type": "application/json"})
+        with pytest.raises(requests.exceptions.ContentDecodingError):
+            client.list_keys()
+        bomb = gzip.compress(b" " * 100_000)   # ~130 bytes on the wire
+        scripted.reply(200, bomb, {"Content-Type": "application/json",
+                                   "Content-Encoding": "gzip"})
+        with pytest.raises(requests.exceptions.ContentDecodingError):
+            client.list_keys()
+        scripted.reply(200, {"resources": []})
+        assert client.list_keys() == []   # and the client goes on
+
+
+def test_an_error_body_far_larger_than_any_error_is_described_not_parsed(client, scripted):
+    scripted.reply(400, b"[" * 100_000 + b"]" * 100_000, {"Content-Type": "application/json"})
+    with pytest.raises(KeyProtectError) as info:
+        client.get_key("k")
+    assert info.value.code == "HTTP_400"
+    assert "not a Key Protect error body (application/json, 200000 bytes)" in str(info.value)
+
+
+def test_a_small_body_nested_too_deep_is_no_json():
+    import gc
+
+    from byoklib.client.answers import read_json
+    response = requests.Response()
+    response._content = b"[" * 5_000 + b"]" * 5_000   # past Python's recursion limit
+    gc.disable()   # a collection at the limit would run other tests' finalizers there
+    try:
+        assert read_json(response) is None
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("resources", [{"id": "k"}, "keys", 5, ["k"]])
+def test_resources_that_are_not_a_list_of_objects_are_an_unexpected_response(client, scripted,
+                                                                           resources):
+    scripted.reply(200, {"metadata": {}, "resources": resources})
+    with pytest.raises(KeyProtectError) as info:
+        client.list_keys()
+    assert info.value.code == "UNEXPECTED_RESPONSE"
+
+
+@pytest.mark.parametrize("wait", [float("inf"), -1, float("nan"), True])
+def test_a_retry_wait_that_is_no_number_of_seconds_is_refused(wait):
+    with pytest.raises(ValueError, match="max_retry_wait"):
+        KeyProtectClient("https://kp.invalid", "inst-1", "abc.def", retries=1,
+                         max_retry_wait=wait)
+
+
+def test_the_client_keeps_no_cookie(client, scripted):
+    scripted.reply(200, {"resources": []}, {"Set-Cookie": "session=abc; Domain=127.0.0.1"})
+    scripted.reply(200, {"resources": []})
+    client.list_keys()
+    client.list_keys()
+    assert "cookie" not in scripted.last["headers"]
