@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 
 import requests
 
@@ -51,7 +52,13 @@ from .answers import (
 )
 from .iam import IAM_URL, iam_token, token_source
 from .token import ImportToken, prepare_secure_import
-from .transport import mount_retries, new_session, receive, retry_policy
+from .transport import (
+    in_clear_over_the_network,
+    mount_retries,
+    new_session,
+    receive,
+    retry_policy,
+)
 
 DEFAULT_URL = "https://us-south.kms.cloud.ibm.com"
 # The request content types IBM's Python and Java clients send, so the mock is exercised
@@ -80,6 +87,10 @@ class KeyProtectClient:
         self.max_retry_wait = max_retry_wait
         self._new_token = None    # set by from_api_key: fetches a fresh IAM token
         self.url = bodies.base_url(url)
+        if in_clear_over_the_network(self.url):   # a mock elsewhere, or a typo for https
+            warnings.warn(f"{self.url} is plain http to another machine: the bearer token "
+                          "and what you import cross the network in clear (Key Protect is "
+                          "https)", stacklevel=2)
         self.instance_id = instance_id
         self.key_ring = key_ring
         self.timeout = timeout

@@ -16,8 +16,10 @@ and be at most MAX_ANSWER_BYTES once decoded (a list of 5,000 keys is a few MB).
 from __future__ import annotations
 
 import http.cookiejar
+import ipaddress
 import math
 import time
+from urllib.parse import urlsplit
 from time import sleep as pause  # module-level, so tests can record the waits
 
 import requests
@@ -115,6 +117,21 @@ def receive(session, method: str, url: str, *, timeout: float, **options) -> req
     response._content = b"".join(chunks)   # what requests itself sets when it reads a body
     response._content_consumed = True
     return response
+
+
+def in_clear_over_the_network(url: str) -> bool:
+    """Whether a request to `url` travels unencrypted beyond this machine: plain http to a
+    host that is not a loopback address (IBM's endpoints are all https)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "http":
+        return False
+    host = (parts.hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:   # a name: it may be anywhere
+        return True
 
 
 def _read1(raw) -> bytes:

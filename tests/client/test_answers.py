@@ -293,7 +293,8 @@ def test_proxies_from_the_environment_are_used(scripted, monkeypatch):
     for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", scripted.url)
-    with KeyProtectClient("http://kp.invalid", "inst-1", "abc.def") as client:
+    with pytest.warns(UserWarning, match="plain http"), \
+            KeyProtectClient("http://kp.invalid", "inst-1", "abc.def") as client:
         scripted.reply(200, {"resources": [{"id": "k1"}]})
         client.get_key("k1")
     assert scripted.last["path"] == "http://kp.invalid/api/v2/keys/k1"
@@ -383,7 +384,7 @@ def test_from_env_prefers_a_bearer_token_and_explains_what_is_missing(scripted):
 
 
 def test_constructor_refuses_empty_credentials():
-    for args in (("", "i", "t"), ("http://x", "", "t"), ("http://x", "i", " ")):
+    for args in (("", "i", "t"), ("https://x", "", "t"), ("https://x", "i", " ")):
         with pytest.raises(ValueError):
             KeyProtectClient(*args)
 
@@ -700,3 +701,19 @@ def test_the_client_keeps_no_cookie(client, scripted):
     client.list_keys()
     client.list_keys()
     assert "cookie" not in scripted.last["headers"]
+
+
+@pytest.mark.parametrize("url,in_clear", [
+    ("http://127.0.0.1:8080", False), ("http://[::1]:8080", False), ("http://localhost", False),
+    ("http://127.5.5.5", False), ("https://us-south.kms.cloud.ibm.com", False),
+    ("http://us-south.kms.cloud.ibm.com", True), ("http://10.0.0.7:8080", True),
+    ("HTTP://mock:8080", True)])
+def test_what_travels_in_clear_over_the_network(url, in_clear):
+    assert transport.in_clear_over_the_network(url) is in_clear
+
+
+def test_plain_http_elsewhere_warns_for_the_service_and_is_refused_for_iam():
+    with pytest.warns(UserWarning, match="plain http to another machine"):
+        KeyProtectClient("http://us-south.kms.cloud.ibm.com", "inst-1", "abc.def").close()
+    with pytest.raises(ValueError, match="the API key would cross the network in clear"):
+        iam_token(SECRET, url="http://iam.cloud.ibm.com/identity/token")
