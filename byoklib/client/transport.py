@@ -96,6 +96,9 @@ def receive(session, method: str, url: str, *, timeout: float, **options) -> req
     if response.raw is None:   # an adapter that made its answer whole (a test's, a cache's)
         return response
     deadline = time.monotonic() + timeout
+    # unencoded, the body is as long as its Content-Length says: the read that finds its
+    # end can be spared (the connection goes back to the pool all the same)
+    plain = response.headers.get("Content-Encoding", "identity").lower() in ("", "identity")
     chunks, size = [], 0
     try:
         while True:
@@ -111,6 +114,8 @@ def receive(session, method: str, url: str, *, timeout: float, **options) -> req
             if time.monotonic() > deadline:
                 raise requests.Timeout(f"the answer took more than {timeout} s to arrive")
             chunks.append(chunk)
+            if plain and response.raw.length_remaining == 0:
+                break
     except BaseException:
         response.close()
         raise
