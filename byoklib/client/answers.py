@@ -5,6 +5,7 @@ Imports only the foundation; knows nothing of the mock.
 """
 from __future__ import annotations
 
+import json
 import re
 from http import HTTPStatus
 
@@ -51,7 +52,7 @@ def error_from_response(response: requests.Response, withhold=()) -> KeyProtectE
                or _text(_field(body, "errorMessage")) or _text(_field(body, "message"))
                or _describe(response))
     secrets = [secret for secret in withhold if secret and len(secret) >= 8]
-    if secrets and _repeats(response, secrets):
+    if secrets and _repeats(response, body, secrets):
         if any(secret in code for secret in secrets):
             code = f"HTTP_{status}"
         said = f"{code} (the answer repeated a credential: its text is withheld)"
@@ -62,10 +63,11 @@ def error_from_response(response: requests.Response, withhold=()) -> KeyProtectE
     return error
 
 
-def _repeats(response: requests.Response, secrets: list[str]) -> bool:
-    """Whether the body or a header value holds one of `secrets` (read before any field is
-    cut to length, so no part of one can slip through a cut)."""
-    texts = [response.content.decode("utf-8", "replace")]
+def _repeats(response: requests.Response, body: dict, secrets: list[str]) -> bool:
+    """Whether the body, as sent or as parsed (JSON may write a character as a \\u
+    escape), or a header value holds one of `secrets`: looked for before any field is cut
+    to length, so no part of one can slip through a cut."""
+    texts = [response.content.decode("utf-8", "replace"), json.dumps(body, ensure_ascii=False)]
     texts += [str(value) for value in response.headers.values()]
     return any(secret in text for secret in secrets for text in texts)
 

@@ -160,9 +160,11 @@ def run(args: argparse.Namespace, environ=None, out=None, err=None) -> int:
         print(f"FAILED\n{error}", file=err)
         return FAILED
     except requests.RequestException as error:
-        url = getattr(error.request, "url", None) or "the service"
-        print(f"FAILED\n{type(error).__name__}: could not reach {_without_userinfo(url)}",
-              file=err)
+        url = _without_userinfo(getattr(error.request, "url", None) or "the service")
+        if error.response is not None:   # it answered: too slowly, or too much
+            print(f"FAILED\n{type(error).__name__}: {error} (from {url})", file=err)
+        else:
+            print(f"FAILED\n{type(error).__name__}: could not reach {url}", file=err)
         return FAILED
     except ValueError as error:   # input no request can carry (byoklib's own messages)
         print(f"FAILED\n{error}", file=err)

@@ -19,13 +19,13 @@ import http.cookiejar
 import ipaddress
 import math
 import time
-from urllib.parse import urlsplit
 from time import sleep as pause  # module-level, so tests can record the waits
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3 import exceptions as urllib3_errors
 from urllib3.exceptions import InvalidHeader
+from urllib3.util import parse_url
 from urllib3.util.retry import Retry
 
 MAX_ANSWER_BYTES = 32 * 1024 * 1024
@@ -88,14 +88,16 @@ def new_session(retries: int = 0, max_retry_wait: float = 30) -> requests.Sessio
     return session
 
 
-def receive(session, method: str, url: str, *, timeout: float, **options) -> requests.Response:
-    """`session.request(...)` with its body read within `timeout` seconds of the headers and
-    at most MAX_ANSWER_BYTES; requests.Timeout past the one, ContentDecodingError past the
-    other (the connection is closed either way)."""
+def receive(session, method: str, url: str, *, timeout, **options) -> requests.Response:
+    """`session.request(...)` with its body cut off once it has taken longer than the read
+    `timeout` after the headers (checked between reads, each of which may itself wait that
+    long), and at most MAX_ANSWER_BYTES; requests.Timeout past the one,
+    ContentDecodingError past the other (the connection is closed either way)."""
     response = session.request(method, url, timeout=timeout, stream=True, **options)
     if response.raw is None:   # an adapter that made its answer whole (a test's, a cache's)
         return response
-    deadline = time.monotonic() + timeout
+    read_timeout = timeout[1] if isinstance(timeout, tuple) else timeout   # (connect, read)
+    deadline = time.monotonic() + read_timeout
     # unencoded, the body is as long as its Content-Length says: the read that finds its
     # end can be spared (the connection goes back to the pool all the same)
     plain = response.headers.get("Content-Encoding", "identity").lower() in ("", "identity")
@@ -110,9 +112,11 @@ def receive(session, method: str, url: str, *, timeout: float, **options) -> req
             size += len(chunk)
             if size > MAX_ANSWER_BYTES:
                 raise requests.exceptions.ContentDecodingError(
-                    f"the answer is larger than {MAX_ANSWER_BYTES // (1024 * 1024)} MiB")
+                    f"the answer is larger than {MAX_ANSWER_BYTES // (1024 * 1024)} MiB",
+                    request=response.request, response=response)
             if time.monotonic() > deadline:
-                raise requests.Timeout(f"the answer took more than {timeout} s to arrive")
+                raise requests.Timeout(f"the answer took more than {read_timeout} s to arrive",
+                                       request=response.request, response=response)
             chunks.append(chunk)
             if plain and response.raw.length_remaining == 0:
                 break
@@ -126,17 +130,31 @@ def receive(session, method: str, url: str, *, timeout: float, **options) -> req
 
 def in_clear_over_the_network(url: str) -> bool:
     """Whether a request to `url` travels unencrypted beyond this machine: plain http to a
-    host that is not a loopback address (IBM's endpoints are all https)."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "http":
+    host that is not this machine's (IBM's endpoints are all https), or through a proxy the
+    environment names that is. The host is read as urllib3 reads it to connect (urllib's
+    reading of `http://a\\@127.0.0.1` is another)."""
+    parts = parse_url(url)
+    if (parts.scheme or "").lower() != "http":
         return False
-    host = (parts.hostname or "").lower()
+    proxy = requests.utils.get_environ_proxies(url).get("http")
+    return not _this_machine(parts.host) or (proxy is not None and _in_clear_to(proxy))
+
+
+def _in_clear_to(proxy: str) -> bool:
+    parts = parse_url(proxy if "://" in proxy else "http://" + proxy)
+    return (parts.scheme or "http").lower() == "http" and not _this_machine(parts.host)
+
+
+def _this_machine(host: str | None) -> bool:
+    host = (host or "").strip("[]").lower()
     if host == "localhost" or host.endswith(".localhost"):
-        return False
-    try:
-        return not ipaddress.ip_address(host).is_loopback
-    except ValueError:   # a name: it may be anywhere
         return True
+    try:
+        address = ipaddress.ip_address(host.split("%")[0])   # an IPv6 zone id
+    except ValueError:   # a name: it may be anywhere
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback or (mapped or address).is_unspecified
 
 
 def _read1(raw) -> bytes:

@@ -587,6 +587,14 @@ def test_a_key_id_with_a_line_break_is_echoed_escaped(kp):
     assert status == 1 and "Reason: KEY_NOT_FOUND_ERR" in err
 
 
+def test_an_answer_too_large_says_so_not_that_the_service_was_unreachable(kp, monkeypatch):
+    from byoklib.client import transport
+    monkeypatch.setattr(transport, "MAX_ANSWER_BYTES", 10)
+    status, _, err = kp("keys")
+    assert status == 1 and err.startswith("FAILED\nContentDecodingError: the answer is larger")
+    assert "could not reach" not in err and "(from http://127.0.0.1:" in err
+
+
 def test_a_url_without_its_scheme_is_named_as_such(kp, monkeypatch):
     monkeypatch.setenv("KP_TARGET_ADDR", "127.0.0.1:9")
     status, _, err = kp("keys")
