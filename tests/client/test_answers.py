@@ -764,3 +764,9 @@ def test_plain_http_elsewhere_warns_for_the_service_and_is_refused_for_iam():
         KeyProtectClient("http://us-south.kms.cloud.ibm.com", "inst-1", "abc.def").close()
     with pytest.raises(ValueError, match="the API key would cross the network in clear"):
         iam_token(SECRET, url="http://iam.cloud.ibm.com/identity/token")
+
+
+def test_a_connect_and_read_timeout_pair_is_taken_as_requests_takes_it(scripted):
+    scripted.reply(200, {"resources": [{"id": "k1"}]})
+    with KeyProtectClient(scripted.url, "inst-1", "abc.def", timeout=(5, 10)) as client:
+        assert client.get_key("k1")["id"] == "k1"
