@@ -10,8 +10,9 @@ stay `requests` exceptions; redirects are never followed.
 
 `receive` bounds what an answer may cost: requests' `timeout` is per socket read, so a
 server dripping a byte a second would hold a call for ever, and a small gzip body may
-inflate to gigabytes. The body must arrive whole within `timeout` seconds of the headers
-and be at most MAX_ANSWER_BYTES once decoded (a list of 5,000 keys is a few MB).
+inflate to gigabytes. A body still coming `timeout` seconds after the headers is cut off,
+and one past MAX_ANSWER_BYTES once decoded (a list of 5,000 keys is a few MB). Headers
+dripped as slowly are read inside urllib3 and not bounded here.
 """
 from __future__ import annotations
 
