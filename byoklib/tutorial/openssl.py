@@ -9,7 +9,9 @@ PyCryptodome. Every method records the exact command line in `.last_command`.
 What goes where:
 - key material never appears in `.last_command`: hex keys passed with `-K` are shown as
   `<hex key>`, and private keys go through a 0600 file in a private temporary directory
-  that is deleted when the call returns; data to encrypt goes through stdin;
+  that is deleted when the call returns; data to encrypt goes through stdin. `openssl enc`
+  takes a raw key only as `-K` on its command line, which other local users can read in
+  /proc while it runs: these witnesses are for learning material, never a real key;
 - temporary paths are shown as `$TMP/<name>` so a notebook's output is the same on
   every run.
 
