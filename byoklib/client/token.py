@@ -30,7 +30,6 @@ from byoklib.protocol import (
     NONCE_BYTES,
     PEM_PUBLIC_KEY_HEADER,
     RSAES_OAEP_SHA_256,
-    TOKEN_KEY_BITS,
     parse_rfc3339,
 )
 

@@ -7,7 +7,6 @@ a proxy's HTML page, a 401 without reasons, a 2xx that is not JSON — over real
 import json
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest

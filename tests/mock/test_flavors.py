@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-import requests
 
 from byoklib import data_path, primitives
 from byoklib.errors import KeyProtectError

@@ -1,5 +1,4 @@
 """The HSM: key-pair sources, the pool, secure-import opening, secrecy of private keys."""
-import itertools
 import threading
 import time
 
