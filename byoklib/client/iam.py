@@ -15,7 +15,7 @@ from byoklib.errors import KeyProtectError
 from byoklib.protocol import JSON
 
 from .answers import UNEXPECTED_RESPONSE, error_from_response, read_json
-from .transport import in_clear_over_the_network, receive
+from .transport import in_clear_over_the_network, new_session, receive
 
 IAM_URL = "https://iam.cloud.ibm.com/identity/token"
 APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
@@ -31,7 +31,7 @@ def iam_token(api_key: str, url: str = IAM_URL, session: requests.Session | None
         raise ValueError("the IAM URL is plain http to another machine: the API key would "
                          "cross the network in clear (IBM's IAM is https)")
     own = session is None
-    session = requests.Session() if own else session
+    session = new_session() if own else session
     try:
         response = receive(
             session, "POST", url, data={"grant_type": APIKEY_GRANT, "apikey": api_key},

@@ -11,12 +11,15 @@ stay `requests` exceptions; redirects are never followed.
 `receive` bounds what an answer may cost: requests' `timeout` is per socket read, so a
 server dripping a byte a second would hold a call for ever, and a small gzip body may
 inflate to gigabytes. A body still coming `timeout` seconds after the headers is cut off,
-and one past MAX_ANSWER_BYTES once decoded (a list of 5,000 keys is a few MB). Headers
-dripped as slowly are read inside urllib3 and not bounded here.
+and one past MAX_ANSWER_BYTES once decoded (a list of 5,000 keys is a few MB). The
+headers are read inside urllib3: the session's adapter (`KeyProtectAdapter`) gives them the
+same bound, counted from the request's end.
 """
 from __future__ import annotations
 
+import http.client
 import http.cookiejar
+import io
 import ipaddress
 import math
 import time
@@ -24,6 +27,7 @@ from time import sleep as pause  # module-level, so tests can record the waits
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3 import connection, connectionpool, poolmanager
 from urllib3 import exceptions as urllib3_errors
 from urllib3.exceptions import InvalidHeader
 from urllib3.util import parse_url
@@ -70,10 +74,102 @@ def retry_policy(retries: int = 0, max_retry_wait: float = 30) -> KeyProtectRetr
         retry_after_max=max_retry_wait)
 
 
+class _HeadersByDeadline(io.RawIOBase):
+    """The socket as an answer's head is read from it: each read waits at most what is left
+    of the read timeout, counted from the first, so the status line and headers must arrive
+    whole within it. `stop()` once they have: the body's time is `receive`'s to bound."""
+
+    def __init__(self, sock):
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)   # keeps the socket open while read
+        self._per_read = sock.gettimeout()   # what urllib3 set: the read timeout
+        self._deadline = None if self._per_read is None else time.monotonic() + self._per_read
+        self._first = True
+
+    def stop(self) -> None:
+        self._deadline = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int | None:
+        if self._deadline is None:
+            return self._raw.readinto(buffer)
+        if self._first:   # its wait, begun now, is within the deadline: the usual one read
+            self._first = False
+            return self._raw.readinto(buffer)
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the answer's headers took longer than the read timeout")
+        self._sock.settimeout(min(left, self._per_read))
+        try:
+            return self._raw.readinto(buffer)
+        finally:
+            self._sock.settimeout(self._per_read)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _Head:
+    """What http.client's response is built on: it only calls makefile()."""
+
+    def __init__(self, sock):
+        self.reader = _HeadersByDeadline(sock)
+
+    def makefile(self, mode: str):
+        return io.BufferedReader(self.reader)
+
+
+class _AnswerWithBoundedHead(http.client.HTTPResponse):
+    def __init__(self, sock, *args, **kwargs):
+        self._head = _Head(sock)
+        super().__init__(self._head, *args, **kwargs)
+
+    def begin(self) -> None:
+        super().begin()
+        self._head.reader.stop()
+
+
+class _Connection(connection.HTTPConnection):
+    response_class = _AnswerWithBoundedHead
+
+
+class _TLSConnection(connection.HTTPSConnection):
+    response_class = _AnswerWithBoundedHead
+
+
+class _Pool(connectionpool.HTTPConnectionPool):
+    ConnectionCls = _Connection
+
+
+class _TLSPool(connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _TLSConnection
+
+
+_POOLS = {"http": _Pool, "https": _TLSPool}
+
+
+class KeyProtectAdapter(HTTPAdapter):
+    """requests' adapter with the answer's head bounded in time (`_HeadersByDeadline`),
+    directly and through an http(s) proxy (a SOCKS proxy keeps urllib3's own pools)."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if manager.pool_classes_by_scheme is poolmanager.pool_classes_by_scheme:
+            manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+
 def mount_retries(session: requests.Session, prefix: str, retries: int,
                   max_retry_wait: float = 30) -> None:
     """Retry requests to URLs under `prefix` (e.g. "https://" or the service's URL)."""
-    session.mount(prefix, HTTPAdapter(max_retries=retry_policy(retries, max_retry_wait)))
+    session.mount(prefix, KeyProtectAdapter(max_retries=retry_policy(retries, max_retry_wait)))
 
 
 def new_session(retries: int = 0, max_retry_wait: float = 30) -> requests.Session:

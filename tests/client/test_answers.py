@@ -630,6 +630,47 @@ def test_a_body_dripped_a_byte_at_a_time_ends_the_call_at_its_timeout():
         listener.close()
 
 
+@pytest.mark.parametrize("call", ["service", "iam"])
+def test_headers_dripped_a_byte_at_a_time_end_the_call_at_its_timeout(call):
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            + b"".join(b"X-Filler-%d: %s\r\n" % (i, b"f" * 20) for i in range(8))
+            + b"Content-Length: 2\r\n\r\n{}")
+    listener, url = dripping_server(b"", head, every=0.05)   # ~13 s in all
+    try:
+        started = time.monotonic()
+        with pytest.raises(requests.Timeout):
+            if call == "service":
+                with KeyProtectClient(url, "inst-1", "abc.def", timeout=1) as client:
+                    client.get_key("k")
+            else:
+                iam_token(SECRET, url=url + "/identity/token", timeout=1)
+        assert time.monotonic() - started < 8
+    finally:
+        listener.close()
+
+
+def test_headers_that_come_within_the_timeout_are_read_and_the_connection_kept():
+    body = b'{"resources": [{"id": "k1"}]}'
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(body)).encode() + b"\r\n\r\n")
+    listener, url = dripping_server(b"", head + body, every=0.002)   # ~0.2 s
+    try:
+        with KeyProtectClient(url, "inst-1", "abc.def", timeout=5) as client:
+            assert client.get_key("k")["id"] == "k1"
+            (pool,) = client.session.get_adapter(url).poolmanager.pools._container.values()
+            (kept,) = [c for c in pool.pool.queue if c is not None]
+            assert kept.sock.gettimeout() == 5   # the head's shorter waits are undone
+    finally:
+        listener.close()
+
+
+def test_the_bound_on_the_head_holds_through_an_http_proxy_too():
+    adapter = transport.KeyProtectAdapter()
+    manager = adapter.proxy_manager_for("http://proxy.invalid:3128")
+    assert manager.connection_from_url("https://kp.invalid").ConnectionCls \
+        is transport._TLSConnection
+
+
 def test_a_chunked_answer_is_read_whole():
     body = json.dumps({"resources": [{"id": "k1"}, {"id": "k2"}]}).encode()
     chunked = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:10], body[10:]))
