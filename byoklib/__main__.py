@@ -67,12 +67,12 @@ def token_keys_option(paths: list[str]):
         return None
     from pathlib import Path
 
-    from byoklib.mock.hsm import fixed_key_pairs
-    from byoklib.primitives import check_token_key_size, load_private_key
+    from byoklib.mock.hsm import fixed_key_pairs, load_token_key
+    from byoklib.primitives import check_token_key_size
     keys = []
     for path in paths:
         try:
-            key = load_private_key(Path(path).read_bytes())
+            key = load_token_key(Path(path).read_bytes())
         except OSError as error:
             raise SystemExit(f"--token-key {path}: {error.strerror or type(error).__name__}"
                              ) from None

@@ -110,10 +110,10 @@ def test_test_only_key_pairs_make_tokens_without_generating_a_key(pytester):
     pytester.makepyfile(test_user_keys="""
         import pytest
         from byoklib import byok_import, data_path, generate_key_material, primitives
-        from byoklib import load_private_key, public_key_pem
+        from byoklib import public_key_pem
 
-        TEST_ONLY = {public_key_pem(load_private_key(data_path("test-only", f"token-key-{n}.pem")
-                                                     .read_bytes())) for n in (1, 2, 3)}
+        TEST_ONLY = {public_key_pem(data_path("test-only", f"token-key-{n}.pub.pem")
+                                    .read_bytes()) for n in (1, 2, 3)}
 
         def no_generation(bits):
             raise AssertionError("an RSA key was generated")

@@ -17,6 +17,7 @@ tests and notebooks.
 from __future__ import annotations
 
 import collections
+import functools
 import hmac
 import itertools
 import os
@@ -54,12 +55,12 @@ def fixed_key_pairs(keys):
     """A source cycling through the given keys (PEM bytes/str, paths, or key objects).
 
     For tests and learning only: tokens made from it share private keys. Files are read at
-    once; each PEM is parsed when first handed out (parsing checks an RSA-4096 key, about
-    0.2 s each, and most users of three keys make one token); give key objects to parse
-    them sooner.
+    once; each PEM is parsed (`load_token_key`) when first handed out, since parsing checks
+    the RSA key in full and most users of three keys make one token; give key objects to
+    parse them sooner.
     """
     entries = [key.read_bytes() if isinstance(key, Path) else key for key in keys]
-    return _cycling(entries, primitives.load_private_key)
+    return _cycling(entries, load_token_key)
 
 
 # byoklib's own TEST-ONLY token key pairs (byoklib/data/test-only/; the repository's
@@ -83,6 +84,24 @@ def test_only_key_pairs():
 def _load_packaged_key(pem: bytes) -> rsa.RSAPrivateKey:
     return serialization.load_pem_private_key(pem, password=None,
                                               unsafe_skip_rsa_key_validation=True)
+
+
+def load_token_key(key) -> rsa.RSAPrivateKey:
+    """A token's private key from PEM (bytes or str) or a key object, checked in full, as
+    any key someone gives must be, unless it is byte for byte one of byoklib's own TEST-ONLY
+    keys (as `serve --token-key byoklib/data/test-only/...` reads them): those are parsed as
+    `test_only_key_pairs` parses them."""
+    if isinstance(key, str):
+        key = key.encode("ascii")
+    if isinstance(key, (bytes, bytearray)) and bytes(key) in _packaged_pems():
+        return _load_packaged_key(bytes(key))
+    return primitives.load_private_key(key)
+
+
+@functools.cache
+def _packaged_pems() -> frozenset[bytes]:
+    from byoklib import data_path
+    return frozenset(data_path("test-only", name).read_bytes() for name in TEST_ONLY_KEY_FILES)
 
 
 def _cycling(entries: list, load):

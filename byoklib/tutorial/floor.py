@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from byoklib import data_path, primitives
 from byoklib.client import new_session
+from byoklib.mock.hsm import load_token_key
 from byoklib.tutorial.timing import measure
 
 TEST_KEYS = [data_path("test-only", f"token-key-{i}.pem") for i in (1, 2, 3)]
@@ -135,7 +136,7 @@ def bare_round_trip(body: bytes, repeat: int) -> float:
 def crypto_step():
     """The cryptography of one import, done directly with `cryptography`: OAEP encrypt and
     decrypt under RSA-4096, AES-GCM seal and open of a 12-byte nonce."""
-    private = primitives.load_private_key(TEST_KEYS[0].read_bytes())
+    private = load_token_key(TEST_KEYS[0].read_bytes())
     public = private.public_key()
     material, nonce, iv = os.urandom(32), os.urandom(12), os.urandom(12)
     pad = primitives.oaep_padding()
@@ -162,7 +163,7 @@ def b64(data: bytes) -> str:
 
 def decryption_step():
     """One RSA-4096 OAEP-SHA-256 decryption, in this process, back to back."""
-    private = primitives.load_private_key(TEST_KEYS[0].read_bytes())
+    private = load_token_key(TEST_KEYS[0].read_bytes())
     pad = primitives.oaep_padding()
     ciphertext = private.public_key().encrypt(os.urandom(32), pad)
     return lambda: private.decrypt(ciphertext, pad)

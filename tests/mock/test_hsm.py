@@ -55,6 +55,31 @@ def test_the_packaged_test_only_keys_pass_the_full_rsa_check(token_key_pairs):
         assert checked.key_size == 4096
 
 
+def test_only_the_packaged_test_only_keys_byte_for_byte_skip_the_rsa_check(monkeypatch):
+    from cryptography.hazmat.primitives import serialization
+
+    from byoklib.mock.hsm import load_token_key
+    skipped = []
+    real = serialization.load_pem_private_key
+
+    def recording(data, password, *, unsafe_skip_rsa_key_validation=False, **kw):
+        skipped.append(unsafe_skip_rsa_key_validation)
+        if not unsafe_skip_rsa_key_validation:
+            return None   # the full check would take its time: "not an RSA private key"
+        return real(data, password, unsafe_skip_rsa_key_validation=True, **kw)
+
+    monkeypatch.setattr(serialization, "load_pem_private_key", recording)
+    packaged = TOKEN_KEY_FILES[0].read_bytes()
+    for key in (packaged, packaged.decode()):
+        assert load_token_key(key).key_size == 4096
+    for other in (packaged + b"\n", packaged.replace(b"\n", b"\r\n")):
+        with pytest.raises(ValueError):
+            load_token_key(other)
+    assert skipped == [True, True, False, False]
+    fixed_key_pairs([TOKEN_KEY_FILES[1]])()   # a path, as `serve --token-key` reads it
+    assert skipped[-1] is True
+
+
 def test_fixed_key_pairs_parses_when_first_used(tmp_path):
     broken = b"-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n"
     source = fixed_key_pairs([TOKEN_KEY_FILES[0], broken])
