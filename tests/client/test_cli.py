@@ -408,6 +408,17 @@ def test_an_unreachable_service_is_a_failure_not_a_traceback(kp, monkeypatch):
     assert status == 1 and err.startswith("FAILED\nConnectionError: could not reach http://127")
 
 
+def test_ctrl_c_during_a_request_is_one_line_and_status_130(kp, monkeypatch):
+    import requests.adapters
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", interrupted)
+    status, out, err = kp("key", "create", "interrupted-key")
+    assert status == 130 and out.startswith("Creating key: 'interrupted-key'")
+    assert err == "interrupted: a request under way may still be carried out by the service\n"
+
+
 def test_a_diagnosis_header_is_printed_on_a_refusal(monkeypatch, capsys):
     from test_answers import Scripted, kp_error
     server = Scripted()
