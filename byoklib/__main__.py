@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 
 # --- serve ---------------------------------------------------------------------------------
@@ -182,5 +184,18 @@ def main(argv: list[str] | None = None) -> int:
     return COMMANDS[args.command][2](args)
 
 
+def script() -> int:
+    """The `byoklib` command and `python -m byoklib`: `main()`, and on Ctrl-C no traceback
+    (`kp` has said what it was doing) but the end Python gives an uncaught one, by SIGINT
+    itself, so that a shell script running the command stops too (a status of 130 would
+    tell the shell the command had handled it)."""
+    try:
+        return main()
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        return 130   # where the signal does not end the process: 128 + SIGINT
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script())

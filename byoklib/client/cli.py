@@ -32,7 +32,6 @@ from .keyprotect import DEFAULT_URL, KeyProtectClient
 
 HASHES = {"SHA256": protocol.RSAES_OAEP_SHA_256, "SHA1": protocol.RSAES_OAEP_SHA_1}
 FAILED = 1
-INTERRUPTED = 130   # 128 + SIGINT
 STATES = {0: "Pre-activation", 1: "Active", 2: "Suspended", 3: "Deactivated", 5: "Destroyed"}
 
 
@@ -170,10 +169,10 @@ def run(args: argparse.Namespace, environ=None, out=None, err=None) -> int:
     except ValueError as error:   # input no request can carry (byoklib's own messages)
         print(f"FAILED\n{error}", file=err)
         return FAILED
-    except KeyboardInterrupt:   # Ctrl-C: a line, not a traceback; 128 + SIGINT, as shells do
+    except KeyboardInterrupt:   # Ctrl-C: said in a line; byoklib's `script` then ends quietly
         print("interrupted: a request under way may still be carried out by the service",
               file=err)
-        return INTERRUPTED
+        raise
     except BrokenPipeError:   # `| head` read what it wanted and left: nothing to say
         if out is sys.stdout:   # and nothing more to flush at exit (Python's "Note on SIGPIPE")
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -408,14 +409,43 @@ def test_an_unreachable_service_is_a_failure_not_a_traceback(kp, monkeypatch):
     assert status == 1 and err.startswith("FAILED\nConnectionError: could not reach http://127")
 
 
-def test_ctrl_c_during_a_request_is_one_line_and_status_130(kp, monkeypatch):
+def test_ctrl_c_during_a_request_is_said_in_a_line_and_goes_on_to_the_caller(kp, monkeypatch,
+                                                                            capsys):
     import requests.adapters
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
     monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", interrupted)
-    status, out, err = kp("key", "create", "interrupted-key")
-    assert status == 130 and out.startswith("Creating key: 'interrupted-key'")
+    try:
+        kp("key", "create", "interrupted-key")
+    except KeyboardInterrupt:
+        pass
+    else:
+        pytest.fail("Ctrl-C was swallowed: an in-process caller could not stop")
+    assert capsys.readouterr().err == ("interrupted: a request under way may still be carried "
+                                       "out by the service\n")
+
+
+def test_ctrl_c_ends_the_command_by_sigint_with_one_line_so_a_shell_stops_too(tmp_path):
+    import signal
+    import socket
+    listener = socket.create_server(("127.0.0.1", 0))   # accepts, never answers
+    accepted, held = threading.Event(), []
+    threading.Thread(target=lambda: (held.append(listener.accept()), accepted.set()),
+                     daemon=True).start()
+    env = dict(os.environ, KP_TARGET_ADDR=f"http://127.0.0.1:{listener.getsockname()[1]}",
+               KP_INSTANCE_ID="i", KP_TOKEN="t")
+    env.pop("KP_API_KEY", None)
+    process = subprocess.Popen([sys.executable, "-m", "byoklib", "kp", "keys"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert accepted.wait(30), "the command did not connect"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        listener.close()
+    assert process.returncode == -signal.SIGINT   # a shell sees 130 and stops its script
     assert err == "interrupted: a request under way may still be carried out by the service\n"
 
 
@@ -446,10 +476,10 @@ def test_python_dash_m_and_its_usage_in_a_real_process():
     assert done.stderr.startswith("usage: python -m byoklib kp import-token create")
 
 
-def test_the_console_script_is_byoklib_main(monkeypatch, capsys):
+def test_the_console_script_is_byoklib_script(monkeypatch, capsys):
     tomllib = pytest.importorskip("tomllib")
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts == {"byoklib": "byoklib.__main__:main"}
+    assert scripts == {"byoklib": "byoklib.__main__:script"}
     monkeypatch.setattr(sys, "argv", ["/usr/local/bin/byoklib"])
     with pytest.raises(SystemExit) as exit_:
         main(["kp", "keys", "--nope"])
