@@ -92,6 +92,9 @@ class _HeadersByDeadline(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def fileno(self) -> int:   # a caller may select() on response.raw, as on any socket's
+        return self._raw.fileno()
+
     def readinto(self, buffer) -> int | None:
         if self._deadline is None:
             return self._raw.readinto(buffer)

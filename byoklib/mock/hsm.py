@@ -17,7 +17,7 @@ tests and notebooks.
 from __future__ import annotations
 
 import collections
-import functools
+import hashlib
 import hmac
 import itertools
 import os
@@ -64,44 +64,39 @@ def fixed_key_pairs(keys):
 
 
 # byoklib's own TEST-ONLY token key pairs (byoklib/data/test-only/; the repository's
-# data/README.md says how they were made).
+# data/README.md says how they were made), and the SHA-256 of each PEM file as made: the
+# bytes that may skip cryptography's RSA key check (tests/mock/test_hsm.py checks each key
+# in full, and these digests against the files).
 TEST_ONLY_KEY_FILES = tuple(f"token-key-{n}.pem" for n in (1, 2, 3))
+TEST_ONLY_KEY_SHA256 = frozenset({
+    "1d9c38434c837f60b7f94c9c8bf308ec194b61d24a7f59893bfddf4b27c11cd5",
+    "45f082e0d8e3e53a6f094a6afb3d494d1d58fbb3d4a17adb572674c9fa1a373e",
+    "3529d47635ee070c6e1f5c1e0a1f10d88f6ed6e2ffd73fca8c947b59ea1125e5",
+})
 
 
 def test_only_key_pairs():
-    """A source cycling through byoklib's packaged TEST-ONLY token key pairs.
-
-    These are the package's own files, so they are parsed without cryptography's RSA key
-    check (the check costs more than everything else a notebook's mock does to start);
-    tests/mock/test_hsm.py checks each in full once. Never for a key someone else gave.
-    """
+    """A source cycling through byoklib's packaged TEST-ONLY token key pairs, parsed as
+    `load_token_key` parses them (without the RSA check, which costs more than everything
+    else a notebook's mock does to start). Never for a key someone else gave."""
     from byoklib import data_path
 
     return _cycling([data_path("test-only", name).read_bytes() for name in TEST_ONLY_KEY_FILES],
-                    _load_packaged_key)
-
-
-def _load_packaged_key(pem: bytes) -> rsa.RSAPrivateKey:
-    return serialization.load_pem_private_key(pem, password=None,
-                                              unsafe_skip_rsa_key_validation=True)
+                    load_token_key)
 
 
 def load_token_key(key) -> rsa.RSAPrivateKey:
     """A token's private key from PEM (bytes or str) or a key object, checked in full, as
-    any key someone gives must be, unless it is byte for byte one of byoklib's own TEST-ONLY
-    keys (as `serve --token-key byoklib/data/test-only/...` reads them): those are parsed as
-    `test_only_key_pairs` parses them."""
+    any key someone gives must be, unless its PEM is byte for byte one of byoklib's own
+    TEST-ONLY keys (TEST_ONLY_KEY_SHA256), as `serve --token-key` reads them from
+    byoklib/data/test-only/."""
     if isinstance(key, str):
         key = key.encode("ascii")
-    if isinstance(key, (bytes, bytearray)) and bytes(key) in _packaged_pems():
-        return _load_packaged_key(bytes(key))
+    if isinstance(key, (bytes, bytearray)) and \
+            hashlib.sha256(key).hexdigest() in TEST_ONLY_KEY_SHA256:
+        return serialization.load_pem_private_key(bytes(key), password=None,
+                                                  unsafe_skip_rsa_key_validation=True)
     return primitives.load_private_key(key)
-
-
-@functools.cache
-def _packaged_pems() -> frozenset[bytes]:
-    from byoklib import data_path
-    return frozenset(data_path("test-only", name).read_bytes() for name in TEST_ONLY_KEY_FILES)
 
 
 def _cycling(entries: list, load):

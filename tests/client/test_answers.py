@@ -664,6 +664,18 @@ def test_headers_that_come_within_the_timeout_are_read_and_the_connection_kept()
         listener.close()
 
 
+def test_a_streamed_answer_still_offers_its_socket_for_select():
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"
+    listener, url = dripping_server(head, b"{}", every=0)
+    try:
+        with new_session() as session:
+            raw = session.get(url, stream=True, timeout=5).raw
+            assert raw.fileno() >= 0   # io.RawIOBase's own would raise UnsupportedOperation
+            assert raw.read() == b"{}"
+    finally:
+        listener.close()
+
+
 def test_the_bound_on_the_head_holds_through_an_http_proxy_too():
     adapter = transport.KeyProtectAdapter()
     manager = adapter.proxy_manager_for("http://proxy.invalid:3128")

@@ -80,6 +80,15 @@ def test_only_the_packaged_test_only_keys_byte_for_byte_skip_the_rsa_check(monke
     assert skipped[-1] is True
 
 
+def test_the_digests_that_may_skip_the_check_are_the_packaged_files():
+    import hashlib
+
+    from byoklib import data_path
+    from byoklib.mock.hsm import TEST_ONLY_KEY_SHA256
+    assert TEST_ONLY_KEY_SHA256 == {hashlib.sha256(data_path("test-only", name).read_bytes())
+                                    .hexdigest() for name in TEST_ONLY_KEY_FILES}
+
+
 def test_fixed_key_pairs_parses_when_first_used(tmp_path):
     broken = b"-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n"
     source = fixed_key_pairs([TOKEN_KEY_FILES[0], broken])
