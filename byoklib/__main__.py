@@ -69,7 +69,7 @@ def token_keys_option(paths: list[str]):
         return None
     from pathlib import Path
 
-    from byoklib.mock.hsm import fixed_key_pairs, load_token_key
+    from byoklib.mock.keypairs import fixed_key_pairs, load_token_key
     from byoklib.primitives import check_token_key_size
     keys = []
     for path in paths:

@@ -147,14 +147,14 @@ class _KeyPairs:
 
     def test_only(self):
         if self._test_only is None:
-            from byoklib.mock.hsm import test_only_key_pairs
+            from byoklib.mock.keypairs import test_only_key_pairs
             self._test_only = test_only_key_pairs()
         return self._test_only
 
     def fresh(self):
         def source():
             if self._pool is None:
-                from byoklib.mock.hsm import KeyPairPool
+                from byoklib.mock.keypairs import KeyPairPool
                 self._pool = KeyPairPool().start()
             return self._pool.take()
         return source

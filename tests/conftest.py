@@ -16,11 +16,12 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from byoklib import data_path, primitives
-from byoklib.mock import hsm, running_server
-from byoklib.mock.hsm import HSM, fixed_key_pairs
+from byoklib.mock import keypairs, running_server
+from byoklib.mock.hsm import HSM
+from byoklib.mock.keypairs import fixed_key_pairs
 from byoklib.mock.service import KeyProtectService, ManualClock
 
-TOKEN_KEY_FILES = [data_path("test-only", name) for name in hsm.TEST_ONLY_KEY_FILES]
+TOKEN_KEY_FILES = [data_path("test-only", name) for name in keypairs.TEST_ONLY_KEY_FILES]
 # The notebooks' own mock (tutorial.notebook.connect) takes its tokens from those TEST-ONLY
 # pairs too: nbval's, papermill's and JupyterLab's kernels inherit this. Set before any
 # worker starts a kernel; a learner's run never has it.
@@ -48,14 +49,14 @@ def no_rsa4096_generation_unless_marked(request, monkeypatch):
     monkeypatch.setattr(rsa, "generate_private_key", recorded)
     yield
     assert not made, (f"{len(made)} RSA-4096 key(s) generated: give the mock "
-                      "hsm.test_only_key_pairs(), or mark the test generates_rsa4096")
+                      "keypairs.test_only_key_pairs(), or mark the test generates_rsa4096")
 
 
 @pytest.fixture(scope="session")
 def token_key_pairs():
     """The test-only private keys, loaded once, as the notebooks' mock loads them
-    (tests/mock/test_hsm.py checks each in full)."""
-    source = hsm.test_only_key_pairs()
+    (tests/mock/test_keypairs.py checks each in full)."""
+    source = keypairs.test_only_key_pairs()
     return [source() for _ in TOKEN_KEY_FILES]
 
 

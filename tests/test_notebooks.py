@@ -20,7 +20,7 @@ import nbformat
 import papermill
 import pytest
 
-from byoklib.mock import hsm, running_server
+from byoklib.mock import keypairs, running_server
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 PARAMETERS = ("KP_URL", "KP_INSTANCE_ID", "KP_API_KEY", "KP_TOKEN")
@@ -92,7 +92,7 @@ def test_a_notebook_papermill_skips_says_it_always_uses_its_own_mock(notebook):
 def service_elsewhere():
     """A Key Protect the notebook did not start: the mock served by the test, with the
     TEST-ONLY token keys, reached by URL, instance id and bearer token alone."""
-    with running_server(key_pair_source=hsm.test_only_key_pairs()) as server:
+    with running_server(key_pair_source=keypairs.test_only_key_pairs()) as server:
         yield server
 
 

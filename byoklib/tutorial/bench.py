@@ -38,7 +38,7 @@ from byoklib import primitives
 from byoklib.client import KeyProtectClient, byok_import
 from byoklib.client.token import prepare_secure_import
 from byoklib.mock import running_server
-from byoklib.mock.hsm import KeyPairPool, fixed_key_pairs
+from byoklib.mock.keypairs import KeyPairPool, fixed_key_pairs
 from byoklib.tutorial.floor import (
     HEADERS,
     TEST_KEYS,

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from byoklib import data_path, primitives
 from byoklib.client import new_session
-from byoklib.mock.hsm import load_token_key
+from byoklib.mock.keypairs import load_token_key
 from byoklib.tutorial.timing import measure
 
 TEST_KEYS = [data_path("test-only", f"token-key-{i}.pem") for i in (1, 2, 3)]

@@ -106,7 +106,7 @@ def local_mock(**server_options):
     first token finds one ready; under test (ENV_TEST_ONLY_KEYS set) the TEST-ONLY pairs
     serve."""
     from byoklib.mock import running_server
-    from byoklib.mock.hsm import KeyPairPool, test_only_key_pairs
+    from byoklib.mock.keypairs import KeyPairPool, test_only_key_pairs
 
     pool = None
     if "key_pair_source" not in server_options:

@@ -6,7 +6,8 @@ from conftest import KEY_TYPE, Api, reason, secure_fields
 
 from byoklib import primitives
 from byoklib.mock import running_server
-from byoklib.mock.hsm import HSM, fixed_key_pairs
+from byoklib.mock.hsm import HSM
+from byoklib.mock.keypairs import fixed_key_pairs
 from byoklib.mock.service import KeyProtectService
 
 KEYS = "/api/v2/keys"

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from byoklib import primitives
 from byoklib.mock import running_server
-from byoklib.mock.hsm import fixed_key_pairs
+from byoklib.mock.keypairs import fixed_key_pairs
 
 MATERIAL = bytes(range(32))          # TEST-ONLY fixed material
 IV = bytes(range(12))

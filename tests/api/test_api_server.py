@@ -12,7 +12,7 @@ from conftest import TOKEN_KEY_FILES, Api
 
 from byoklib import primitives
 from byoklib.mock import running_server
-from byoklib.mock.hsm import fixed_key_pairs
+from byoklib.mock.keypairs import fixed_key_pairs
 
 THREADS, IMPORTS_PER_THREAD, WRAPS_PER_KEY = 8, 3, 3
 

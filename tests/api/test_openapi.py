@@ -25,8 +25,9 @@ import pytest
 import requests
 
 from byoklib import data_path
-from byoklib.mock import hsm, running_server
-from byoklib.mock.hsm import HSM, fixed_key_pairs
+from byoklib.mock import keypairs, running_server
+from byoklib.mock.hsm import HSM
+from byoklib.mock.keypairs import fixed_key_pairs
 from byoklib.mock.http.routes import API
 from byoklib.mock.service import KeyProtectService, ManualClock
 
@@ -97,7 +98,7 @@ def test_the_document_is_valid_openapi_3():
 
 
 def test_the_mock_serves_it_without_credentials():
-    with running_server(key_pair_source=hsm.test_only_key_pairs()) as server:
+    with running_server(key_pair_source=keypairs.test_only_key_pairs()) as server:
         answer = requests.get(server.url + "/openapi.json", timeout=30)
         other = requests.post(server.url + "/openapi.json", timeout=30)
     assert answer.status_code == 200
@@ -115,7 +116,7 @@ def test_the_checks_see_an_answer_the_document_does_not_describe():
     del changed["paths"]["/api/v2/keys/{id}"]["get"]["responses"]["404"]
     operation = schemathesis.openapi.from_dict(changed)["/api/v2/keys/{id}"]["GET"]
     case = operation.Case(path_parameters={"id": "no-such-key"}, headers=dict(HEADERS))
-    with running_server(key_pair_source=hsm.test_only_key_pairs()) as server:
+    with running_server(key_pair_source=keypairs.test_only_key_pairs()) as server:
         response = case.call(base_url=server.url, timeout=30)
     assert response.status_code == 404
     with pytest.raises(BaseExceptionGroup) as found:   # schemathesis's FailureGroup
@@ -124,7 +125,7 @@ def test_the_checks_see_an_answer_the_document_does_not_describe():
 
 
 def test_registrations_of_all_keys_refuse_an_unknown_key_ring():
-    with running_server(key_pair_source=hsm.test_only_key_pairs()) as server:
+    with running_server(key_pair_source=keypairs.test_only_key_pairs()) as server:
         headers = {**HEADERS, "X-Kms-Key-Ring": "no-such-ring"}
         listed = requests.get(server.url + "/api/v2/keys", headers=headers, timeout=30)
         registrations = requests.get(server.url + "/api/v2/keys/registrations",

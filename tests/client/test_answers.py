@@ -762,7 +762,7 @@ def test_a_body_read_by_its_length_leaves_the_connection_to_the_next_request(mon
     import urllib3.connection
 
     from byoklib.mock import running_server
-    from byoklib.mock.hsm import test_only_key_pairs
+    from byoklib.mock.keypairs import test_only_key_pairs
     made = []
     real = urllib3.connection.connection.create_connection
     monkeypatch.setattr(urllib3.connection.connection, "create_connection",

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from byoklib.__main__ import main
 from byoklib.client import KeyProtectClient, cli
 from byoklib.mock import running_server
-from byoklib.mock.hsm import fixed_key_pairs
+from byoklib.mock.keypairs import fixed_key_pairs
 
 ROOT = Path(__file__).resolve().parents[2]
 DATE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000 UTC$")

@@ -16,7 +16,7 @@ from byoklib import KeyProtectError, data_path, primitives
 from byoklib.client import KeyProtectClient, byok_import
 from byoklib.client.token import prepare_secure_import
 from byoklib.mock import running_server
-from byoklib.mock.hsm import fixed_key_pairs
+from byoklib.mock.keypairs import fixed_key_pairs
 from byoklib.mock.service import ManualClock
 from byoklib.protocol import parse_rfc3339
 

@@ -17,7 +17,7 @@ import requests
 from byoklib import primitives
 from byoklib.client import KeyProtectClient
 from byoklib.mock import running_server
-from byoklib.mock.hsm import fixed_key_pairs
+from byoklib.mock.keypairs import fixed_key_pairs
 
 OPENSSL = shutil.which("openssl")
 CURL = shutil.which("curl")

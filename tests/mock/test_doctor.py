@@ -10,10 +10,11 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from byoklib.mock import hsm
+from byoklib.mock import keypairs
 from byoklib.mock.doctor import SENTENCES, Attempt, TokenSecrets, diagnose
 
-_PACKAGED = hsm.test_only_key_pairs()   # token-key-1, -2, ... (tests/mock/test_hsm.py checks them)
+# token-key-1, -2, ... (tests/mock/test_keypairs.py checks them)
+_PACKAGED = keypairs.test_only_key_pairs()
 KEYS = [_PACKAGED(), _PACKAGED()]
 MATERIAL = bytes(range(32))           # TEST-ONLY fixed material
 NONCE = bytes(range(200, 212))

@@ -12,7 +12,8 @@ from byoklib import data_path, primitives
 from byoklib.errors import KeyProtectError
 from byoklib.mock import running_server
 from byoklib.mock.flavors import FLAVORS, HPCS, KEY_PROTECT, flavor_of
-from byoklib.mock.hsm import HSM, fixed_key_pairs
+from byoklib.mock.hsm import HSM
+from byoklib.mock.keypairs import fixed_key_pairs
 from byoklib.mock.service import KeyProtectService
 from byoklib.protocol import RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256
 from conftest import Api, reason, secure_fields

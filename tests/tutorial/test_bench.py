@@ -3,7 +3,7 @@ import pytest
 
 from byoklib.client import KeyProtectClient
 from byoklib.mock import running_server
-from byoklib.mock.hsm import fixed_key_pairs
+from byoklib.mock.keypairs import fixed_key_pairs
 from byoklib.tutorial import bench, floor
 
 

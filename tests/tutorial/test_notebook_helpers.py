@@ -13,7 +13,7 @@ import pytest
 from byoklib import data_path, primitives
 from byoklib.client import KeyProtectClient
 from byoklib.errors import CATALOGUE, KeyProtectError
-from byoklib.mock.hsm import KeyPairPool
+from byoklib.mock.keypairs import KeyPairPool
 from byoklib.rules import rule
 from byoklib.tutorial.notebook import (ENV_TEST_ONLY_KEYS, Checks, as_expected, cite,
                                        local_mock, refused, source_of)

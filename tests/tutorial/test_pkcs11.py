@@ -15,7 +15,8 @@ from conftest import TOKEN_KEY_FILES
 from byoklib import primitives
 from byoklib.client import KeyProtectClient
 from byoklib.errors import KeyProtectError
-from byoklib.mock.hsm import HSM, fixed_key_pairs
+from byoklib.mock.hsm import HSM
+from byoklib.mock.keypairs import fixed_key_pairs
 from byoklib.mock.service import KeyProtectService
 from byoklib.protocol import RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256
 from byoklib.tutorial import pkcs11 as p11

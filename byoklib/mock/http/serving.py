@@ -9,7 +9,8 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from byoklib.mock.hsm import HSM, KeyPairPool
+from byoklib.mock.hsm import HSM
+from byoklib.mock.keypairs import KeyPairPool
 from byoklib.mock.http.app import KeyProtectApp, create_app, http_error_page
 from byoklib.mock.http.exchange import MAX_BODY_BYTES
 from byoklib.mock.http.strict import Limits, StrictServer

@@ -10,7 +10,8 @@ from conftest import KEY_TYPE, envelope, reason
 
 from byoklib.errors import KeyProtectError
 from byoklib.mock import running_server
-from byoklib.mock.hsm import HSM, fixed_key_pairs
+from byoklib.mock.hsm import HSM
+from byoklib.mock.keypairs import fixed_key_pairs
 from byoklib.mock.service import KeyProtectService
 from byoklib.mock.service.model import Instance
 from byoklib.mock.service.state import load_state, save_state
