@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import signal
 import sys
 
 # --- serve ---------------------------------------------------------------------------------
@@ -186,15 +184,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def script() -> int:
     """The `byoklib` command and `python -m byoklib`: `main()`, and on Ctrl-C no traceback
-    (`kp` has said what it was doing) but the end Python gives an uncaught one, by SIGINT
-    itself, so that a shell script running the command stops too (a status of 130 would
-    tell the shell the command had handled it)."""
+    (`kp` has said what it was doing). Python then ends the process by SIGINT itself, after
+    its usual shutdown (output flushed), so that a shell script running `kp` stops too: a
+    status of 130 would tell the shell the command had handled it. (`serve` handles Ctrl-C
+    itself: it stops and exits 0.)"""
     try:
         return main()
     except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
-        return 130   # where the signal does not end the process: 128 + SIGINT
+        sys.excepthook = _silent_interrupt
+        raise
+
+
+def _silent_interrupt(kind, value, traceback) -> None:
+    if not issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, value, traceback)
 
 
 if __name__ == "__main__":

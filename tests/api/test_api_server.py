@@ -160,6 +160,37 @@ def test_serve_stops_on_sigterm_and_cuts_off_a_silent_client_at_its_request_time
             process.kill()
 
 
+def test_a_second_signal_while_serve_stops_leaves_the_stop_whole():
+    import time
+
+    # serve's own pool starts an RSA-4096 generation at once (in the child process), and its
+    # stop waits for that: a window wide enough for a second signal to land in
+    process = subprocess.Popen([sys.executable, "-m", "byoklib", "serve", "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().startswith("Key Protect mock listening on ")
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert process.stderr.read() == ""   # and no traceback
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_serve_in_this_process_gives_the_signals_back_as_they_were(monkeypatch):
+    from byoklib.mock.http import serving
+    from byoklib.mock.keypairs import test_only_key_pairs
+    before = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+
+    def announce_then_stop(line):
+        assert signal.getsignal(signal.SIGTERM) is serving._interrupt   # serve's, meanwhile
+        signal.raise_signal(signal.SIGTERM)
+    serving.serve(port=0, key_pair_source=test_only_key_pairs(), announce=announce_then_stop)
+    assert {number: signal.getsignal(number) for number in before} == before
+
+
 @pytest.mark.parametrize("port", ["70000", "-1"])
 def test_serve_refuses_a_port_no_socket_has_as_usage(port, capsys):
     from byoklib.__main__ import main

@@ -436,6 +436,7 @@ def test_ctrl_c_ends_the_command_by_sigint_with_one_line_so_a_shell_stops_too(tm
     env = dict(os.environ, KP_TARGET_ADDR=f"http://127.0.0.1:{listener.getsockname()[1]}",
                KP_INSTANCE_ID="i", KP_TOKEN="t")
     env.pop("KP_API_KEY", None)
+    env.pop("PYTHONUNBUFFERED", None)   # stdout to a pipe is block-buffered, as in a script
     process = subprocess.Popen([sys.executable, "-m", "byoklib", "kp", "keys"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -447,6 +448,7 @@ def test_ctrl_c_ends_the_command_by_sigint_with_one_line_so_a_shell_stops_too(tm
         listener.close()
     assert process.returncode == -signal.SIGINT   # a shell sees 130 and stops its script
     assert err == "interrupted: a request under way may still be carried out by the service\n"
+    assert out == "Retrieving keys...\n"   # flushed: Python's own shutdown ran
 
 
 def test_a_diagnosis_header_is_printed_on_a_refusal(monkeypatch, capsys):

@@ -21,13 +21,23 @@ log = logging.getLogger("byoklib.mock.http")
 
 # --- serving ------------------------------------------------------------------------------
 
-def _stop_on_signals() -> None:
+def _stop_on_signals() -> dict:
     """SIGINT and SIGTERM end `serve()` even when the shell started us with SIGINT
-    ignored (as background jobs are)."""
+    ignored (as background jobs are); returns the handlers they had (none are set off the
+    main thread, where Python cannot set them)."""
     if threading.current_thread() is not threading.main_thread():
-        return
-    for name in ("SIGINT", "SIGTERM"):
-        signal.signal(getattr(signal, name), _interrupt)
+        return {}
+    return {number: signal.signal(number, _interrupt)
+            for number in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _set_handlers(previous: dict, handler=None) -> None:
+    """Give the signals of `previous` `handler`; with None, their handlers of before."""
+    for number, before in previous.items():
+        if handler is not None:
+            signal.signal(number, handler)
+        else:   # None: a handler not set from Python, which the default stands for
+            signal.signal(number, signal.SIG_DFL if before is None else before)
 
 
 def _interrupt(signum, frame):
@@ -129,17 +139,22 @@ def serve(host: str = "127.0.0.1", port: int = 8080, grants=None, *, clock=None,
     server, app, pool = build_server(host=host, port=port, grants=grants, clock=clock,
                                      key_pair_source=key_pair_source, limits=limits,
                                      faithful=faithful, flavor=flavor)
+    handlers = {}
     try:
         if state is not None:
             persist(app, *state)
         if pool is not None:   # after the state: a state refused waits for no key pair
             pool.start()       # and a served mock's first token finds one ready
-        _stop_on_signals()
+        handlers = _stop_on_signals()
         announce(f"Key Protect mock listening on http://{host}:{server.port}")
         server.serve()
     except KeyboardInterrupt:
         pass
     finally:
-        server.stop()
-        if pool is not None:
-            pool.close()
+        _set_handlers(handlers, signal.SIG_IGN)   # a second signal would cut the stop short
+        try:
+            server.stop()
+            if pool is not None:
+                pool.close()
+        finally:
+            _set_handlers(handlers)
