@@ -1,6 +1,7 @@
 """The service's side: an in-memory Key Protect that really verifies a secure import.
 
-`hsm` holds every secret, `service/` is the model (no HTTP), `http/` its HTTP face.
+`hsm` holds every secret, `keypairs` makes or hands it the import tokens' key pairs,
+`service/` is the model (no HTTP), `http/` its HTTP face.
 `running_server()` is the entry point for people who use the mock in their own tests:
 
     with running_server() as kp:

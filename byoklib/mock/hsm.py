@@ -1,6 +1,7 @@
 """The mock's HSM: the import tokens' private keys and the envelope crypto of root keys.
 
-The secrets of import tokens and root keys live here and nowhere else:
+Once a token's key pair is made or handed over, its secrets and those of root keys live
+here and nowhere else:
 
 - the RSA-4096 private half of each import token ("transport key"), in a private table
   of the `HSM`: no public attribute or method returns it; callers hold an opaque
@@ -8,8 +9,8 @@ The secrets of import tokens and root keys live here and nowhere else:
 - the key material of root-key versions, kept the same way behind `MaterialHandle`s;
   the service asks the HSM to seal/open data-encryption keys (AES-GCM) with them.
 
-The token key pairs come from a key-pair source (`byoklib.mock.keypairs`); the default
-generates RSA-4096 on demand.
+The token key pairs come from a key-pair source (`byoklib.mock.keypairs`; a pool or a fixed
+source holds its keys until it hands them over); the default generates RSA-4096 on demand.
 """
 from __future__ import annotations
 

@@ -20,7 +20,6 @@ def eventually(condition, seconds: float = 5) -> bool:
     return bool(condition())
 
 
-
 def test_fixed_key_pairs_cycles_through_paths_and_pem(token_key_pairs):
     source = fixed_key_pairs([TOKEN_KEY_FILES[0], TOKEN_KEY_FILES[1].read_bytes()])
     numbers = [source().private_numbers() for _ in range(3)]
