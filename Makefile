@@ -9,11 +9,14 @@ PORT   ?= 8888
 
 setup: $(STAMP)
 
+# pip byte-compiles the wheels it installs, not an editable install: byoklib is compiled
+# here, so a fresh checkout's first `make test` does not compile it in many interpreters at once.
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m compileall -q byoklib
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (byok-notebooks)" >/dev/null
 	touch $(STAMP)
 
