@@ -170,7 +170,8 @@ def run(args: argparse.Namespace, environ=None, out=None, err=None) -> int:
         print(f"FAILED\n{error}", file=err)
         return FAILED
     except KeyboardInterrupt:   # Ctrl-C: said in a line; byoklib's `script` then ends quietly
-        print("interrupted: a request under way may still be carried out by the service",
+        print("interrupted" if command in OFFLINE else
+              "interrupted: a request under way may still be carried out by the service",
               file=err)
         raise
     except BrokenPipeError:   # `| head` read what it wanted and left: nothing to say

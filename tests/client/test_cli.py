@@ -426,6 +426,17 @@ def test_ctrl_c_during_a_request_is_said_in_a_line_and_goes_on_to_the_caller(kp,
                                        "out by the service\n")
 
 
+def test_ctrl_c_in_an_offline_verb_speaks_of_no_request(offline, monkeypatch, capsys):
+    from byoklib.client import cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli.primitives, "encrypt_nonce", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        offline("nonce-encrypt", "-k", b64(MATERIAL), "-n", b64(bytes(12)))
+    assert capsys.readouterr().err == "interrupted\n"
+
+
 def test_ctrl_c_ends_the_command_by_sigint_with_one_line_so_a_shell_stops_too(tmp_path):
     import signal
     import socket
