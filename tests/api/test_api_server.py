@@ -179,7 +179,7 @@ def test_a_second_signal_while_serve_stops_leaves_the_stop_whole():
             process.kill()
 
 
-def test_serve_in_this_process_gives_the_signals_back_as_they_were(monkeypatch):
+def test_serve_in_this_process_gives_the_signals_back_as_they_were():
     from byoklib.mock.http import serving
     from byoklib.mock.keypairs import test_only_key_pairs
     before = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}

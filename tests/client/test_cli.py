@@ -409,13 +409,14 @@ def test_an_unreachable_service_is_a_failure_not_a_traceback(kp, monkeypatch):
     assert status == 1 and err.startswith("FAILED\nConnectionError: could not reach http://127")
 
 
+def press_ctrl_c(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
 def test_ctrl_c_during_a_request_is_said_in_a_line_and_goes_on_to_the_caller(kp, monkeypatch,
                                                                             capsys):
     import requests.adapters
-
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", interrupted)
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", press_ctrl_c)
     try:
         kp("key", "create", "interrupted-key")
     except KeyboardInterrupt:
@@ -428,16 +429,13 @@ def test_ctrl_c_during_a_request_is_said_in_a_line_and_goes_on_to_the_caller(kp,
 
 def test_ctrl_c_in_an_offline_verb_speaks_of_no_request(offline, monkeypatch, capsys):
     from byoklib.client import cli
-
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-    monkeypatch.setattr(cli.primitives, "encrypt_nonce", interrupted)
+    monkeypatch.setattr(cli.primitives, "encrypt_nonce", press_ctrl_c)
     with pytest.raises(KeyboardInterrupt):
         offline("nonce-encrypt", "-k", b64(MATERIAL), "-n", b64(bytes(12)))
     assert capsys.readouterr().err == "interrupted\n"
 
 
-def test_ctrl_c_ends_the_command_by_sigint_with_one_line_so_a_shell_stops_too(tmp_path):
+def test_ctrl_c_ends_the_command_by_sigint_with_one_line_so_a_shell_stops_too():
     import signal
     import socket
     listener = socket.create_server(("127.0.0.1", 0))   # accepts, never answers
