@@ -1,7 +1,9 @@
 """The floors `make bench` compares the mock with: bare keep-alive servers in another
 process (one that does nothing, one that only decrypts an import, one that only keeps busy),
 on Python's http.server or on the mock's own HTTP layer with a few-line app, and the
-cryptography of one import done in-process."""
+cryptography of one import done in-process. Each bare server answers a POST with a body
+of the shape and size of the mock's answer to an import (`IMPORT_ANSWER`), so a round trip
+to it is of the import's size both ways and the client's own import code can read it."""
 from __future__ import annotations
 
 import base64
@@ -20,6 +22,16 @@ from byoklib.mock.keypairs import load_token_key
 from byoklib.tutorial.timing import measure
 
 TEST_KEYS = [data_path("test-only", f"token-key-{i}.pem") for i in (1, 2, 3)]
+KEYS_PATH = "/api/v2/keys"
+# The mock's answer to an import (the minimal form), with made-up ids of the same length.
+IMPORT_ANSWER = json.dumps({
+    "metadata": {"collectionType": "application/vnd.ibm.kms.key+json", "collectionTotal": 1},
+    "resources": [{
+        "type": "application/vnd.ibm.kms.key+json",
+        "id": "00000000-0000-4000-8000-000000000000", "name": "bench-key", "state": 1,
+        "crn": "crn:v1:bluemix:public:kms:us-south:a/0000000000000000000000000000mock:"
+               "bench:key:00000000-0000-4000-8000-000000000000",
+        "extractable": False, "imported": True, "deleted": False}]})
 
 
 def median_seconds(fn, repeat: int, warmup: int = 1, label: str = "step") -> float:
@@ -30,8 +42,10 @@ BARE_SERVER = r"""
 import base64, json, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-# --mock-http: served by the mock's own HTTP layer (cheroot read strictly) instead of
-# http.server, so the difference to the mock is what its service does.
+# argv[1]: the answer's body. --mock-http: served by the mock's own HTTP layer (cheroot
+# read strictly) instead of http.server, so the difference to the mock is what its
+# service does.
+answer = sys.argv.pop(1).encode()
 mock_http = sys.argv[1:2] == ["--mock-http"]
 if mock_http:
     del sys.argv[1]
@@ -67,9 +81,8 @@ class Bare(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if work:
             work(body)
-        answer = b'{"ok": true}'
         self.send_response(201)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "application/vnd.ibm.collection+json")
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
         self.wfile.write(answer)
@@ -80,9 +93,9 @@ def app(environ, start_response):
     body = environ["wsgi.input"].read()
     if work:
         work(body)
-    start_response("201 Created", [("Content-Type", "application/json"),
-                                   ("Content-Length", "12")])
-    return [b'{"ok": true}']
+    start_response("201 Created", [("Content-Type", "application/vnd.ibm.collection+json"),
+                                   ("Content-Length", str(len(answer)))])
+    return [answer]
 
 if mock_http:
     from byoklib.mock.http.strict import Limits, StrictServer
@@ -99,20 +112,21 @@ else:
 
 
 @contextmanager
-def bare_server(*work: str, mock_http: bool = False):
+def bare_server(*work: str, mock_http: bool = False, answer: str = IMPORT_ANSWER):
     """A keep-alive server on Python's standard http.server (TCP_NODELAY) in another
-    process; yields its URL. With no `work` it does nothing (the floor's round trip);
-    ("decrypt", key file) RSA-decrypts each body's payload and opens its nonce; ("busy",
-    seconds) keeps the CPU busy that long before answering (a diagnostic of the import).
-    `mock_http`: served by the mock's HTTP layer instead, with the same few-line work."""
+    process, answering every POST with `answer`; yields its base URL (the client's `url`;
+    a POST goes to it + KEYS_PATH). With no `work` it does nothing (the floor's round
+    trip); ("decrypt", key file) RSA-decrypts each body's payload and opens its nonce;
+    ("busy", seconds) keeps the CPU busy that long before answering (a diagnostic of the
+    import). `mock_http`: served by the mock's HTTP layer instead, with the same work."""
     flag = ["--mock-http"] if mock_http else []
-    process = subprocess.Popen([sys.executable, "-c", BARE_SERVER, *flag, *work],
+    process = subprocess.Popen([sys.executable, "-c", BARE_SERVER, answer, *flag, *work],
                                stdout=subprocess.PIPE, text=True)
     try:
         port = process.stdout.readline().strip()
         if not port.isdigit():
             raise RuntimeError("the bare server did not start")
-        yield f"http://127.0.0.1:{port}/api/v2/keys"
+        yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
         process.wait(10)
@@ -130,7 +144,7 @@ def round_trip(session: requests.Session, url: str, body: bytes):
 def bare_round_trip(body: bytes, repeat: int) -> float:
     """Median seconds of one keep-alive POST of `body` to the do-nothing server."""
     with bare_server() as url, new_session() as session:
-        return median_seconds(round_trip(session, url, body), repeat, warmup=3)
+        return median_seconds(round_trip(session, url + KEYS_PATH, body), repeat, warmup=3)
 
 
 def crypto_step():

@@ -1,7 +1,7 @@
 """The benchmark's moving parts work (numbers are for `make bench`, never asserted here)."""
 import pytest
 
-from byoklib.client import KeyProtectClient
+from byoklib.client import KeyProtectClient, byok_import
 from byoklib.mock import running_server
 from byoklib.mock.keypairs import fixed_key_pairs
 from byoklib.tutorial import bench, floor
@@ -44,22 +44,45 @@ def test_the_diagnostic_servers_decrypt_the_payload_and_keep_busy():
         client.close()
     assert isinstance(token, ImportToken)
     body = floor.import_body(prepare_secure_import(b"\x01" * 32, token))
+    keys = floor.KEYS_PATH
     with floor.bare_server("decrypt", str(floor.TEST_KEYS[0])) as url, requests.Session() as s:
-        assert floor.round_trip(s, url, body)().status_code == 201
+        assert floor.round_trip(s, url + keys, body)().status_code == 201
+        # the mock's answer, so the client's own import reads it as the mock's
+        bare = KeyProtectClient(url, "bench", "bench-token", session=s)
+        assert byok_import(bare, b"\x02" * 32, "bench-key", token=token)["imported"] is True
     with floor.bare_server("decrypt", str(floor.TEST_KEYS[1])) as url, requests.Session() as s:
         with pytest.raises(requests.ConnectionError):   # another key: the decryption fails
-            floor.round_trip(s, url, body)()
+            floor.round_trip(s, url + keys, body)()
     with floor.bare_server("decrypt", str(floor.TEST_KEYS[0]), mock_http=True) as url, \
             requests.Session() as s:   # the same work on the mock's own HTTP layer
-        answer = floor.round_trip(s, url, body)()
+        answer = floor.round_trip(s, url + keys, body)()
         assert answer.status_code == 201 and answer.headers["Server"] == "byoklib-mock"
+        assert answer.text == floor.IMPORT_ANSWER
     with floor.bare_server("decrypt", str(floor.TEST_KEYS[1]), mock_http=True) as url, \
             requests.Session() as s:
-        assert floor.round_trip(s, url, body)().status_code == 500
-    with floor.bare_server("busy", "0.2") as url, requests.Session() as s:
+        assert floor.round_trip(s, url + keys, body)().status_code == 500
+    with floor.bare_server("busy", "0.2", answer='{"ok": 1}') as url, requests.Session() as s:
         start = time.perf_counter()
-        assert floor.round_trip(s, url, body)().status_code == 201
+        answer = floor.round_trip(s, url + keys, body)()
+        assert answer.status_code == 201 and answer.text == '{"ok": 1}'
         assert time.perf_counter() - start >= 0.2
+
+
+def test_the_bare_answer_has_the_shape_and_size_of_the_mocks():
+    import json
+
+    with running_server(key_pair_source=fixed_key_pairs(floor.TEST_KEYS)) as server:
+        client = KeyProtectClient(server.url, "bench", "bench-token")
+        client.create_import_token(expiration=600, max_allowed_retrievals=1)
+        byok_import(client, b"\x03" * 32, "bench-key")
+        mocks = client.last_response.text
+        client.close()
+    assert len(mocks) == len(floor.IMPORT_ANSWER)
+    shape = json.loads(mocks)
+    shape["resources"][0]["id"] = shape["resources"][0]["crn"] = None
+    canned = json.loads(floor.IMPORT_ANSWER)
+    canned["resources"][0]["id"] = canned["resources"][0]["crn"] = None
+    assert shape == canned
 
 
 def test_token_creation_from_pairs_already_made_generates_none(monkeypatch):
