@@ -9,13 +9,20 @@
 """
 from __future__ import annotations
 
-
-def running_server(*args, **kwargs):
-    """Serve the mock from a background thread on 127.0.0.1; yields a `RunningServer`
-    (see byoklib.mock.http.serving)."""
-    # the wing's front door, so `import byoklib.mock.service` need not load the HTTP face
-    from byoklib.mock.http.serving import running_server as serving
-    return serving(*args, **kwargs)
-
+import importlib
 
 __all__ = ["running_server"]
+
+
+def __getattr__(name: str):
+    # The wing's front door loads the HTTP face only when asked for running_server, so
+    # `import byoklib.mock.service` does not; what it hands out is serving's own function.
+    if name != "running_server":
+        raise AttributeError(f"module 'byoklib.mock' has no attribute {name!r}")
+    value = importlib.import_module("byoklib.mock.http.serving").running_server
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])
