@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from http import HTTPStatus
 
+from byoklib.protocol import ERROR
+
 MORE_INFO = "https://cloud.ibm.com/apidocs/key-protect"
-ERROR_COLLECTION_TYPE = "application/vnd.ibm.kms.error+json"
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ class KeyProtectError(Exception):
         if known is not None and not known.reasons_in_body:
             resource = {"errorMsg": f"{HTTPStatus(self.status).phrase}: {self.message}"}
         return {
-            "metadata": {"collectionType": ERROR_COLLECTION_TYPE, "collectionTotal": 1},
+            "metadata": {"collectionType": ERROR, "collectionTotal": 1},
             "resources": [resource],
         }
 

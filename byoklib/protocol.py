@@ -21,6 +21,7 @@ TAG_BYTES = 16                    # the GCM tag appended to the sealed nonce
 SEALED_NONCE_BYTES = NONCE_BYTES + TAG_BYTES
 KEY_MATERIAL_BYTES = (16, 24, 32)                 # AES-128/192/256 root key material
 KEY_MATERIAL_BITS = tuple(8 * size for size in KEY_MATERIAL_BYTES)
+CBC_IV_BYTES = 16                 # Hyper Protect Crypto Services' AES-CBC seal: one block
 TOKEN_KEY_BITS = 4096             # the import token's RSA key
 TOKEN_PUBLIC_EXPONENT = 65537
 WRAPPED_KEY_BYTES = TOKEN_KEY_BITS // 8
@@ -48,6 +49,7 @@ TOKEN_RETRIEVALS = Bounds(1, 500, 1)              # maxAllowedRetrievals
 
 # --- rules of root keys --------------------------------------------------------------------
 GENERATED_DEK_BYTES = 32          # wrap without a plaintext: the DEK the service makes
+GENERATED_KEY_BYTES = 32          # a key the service generates (no payload): AES-256
 ROTATION_INTERVAL_SECONDS = 3600  # at most one rotation of a key per hour
 
 # --- media types and headers ---------------------------------------------------------------
@@ -59,6 +61,8 @@ POLICY = "application/vnd.ibm.kms.policy+json"
 ALIAS = "application/vnd.ibm.kms.alias+json"
 KEY_ACTION = "application/vnd.ibm.kms.key_action+json"
 ERROR = "application/vnd.ibm.kms.error+json"
+KEY_RING = "application/vnd.ibm.kms.key_ring+json"
+REGISTRATION = "application/vnd.ibm.kms.registration+json"
 VENDOR_PREFIX = "application/vnd.ibm."
 
 
@@ -67,8 +71,10 @@ def action_type(action: str) -> str:
     return f"application/vnd.ibm.kms.key_action_{action}+json"
 
 
+AUTHORIZATION_HEADER = "Authorization"
 INSTANCE_HEADER = "Bluemix-Instance"
 KEY_RING_HEADER = "X-Kms-Key-Ring"
+PREFER_HEADER = "Prefer"
 PREFER_REPRESENTATION = "return=representation"
 DIAGNOSIS_HEADER = "Byoklib-Diagnosis"     # byoklib's own: the import doctor's answer
 

@@ -12,8 +12,8 @@ Installed with byoklib (a `pytest11` entry point), so a project needs no conftes
   `ManualClock`), `.service`, and `.client` (a `byoklib.KeyProtectClient` already
   pointed at it); `.new_client(instance_id=..., token=...)` makes another caller.
 - `key_protect_session`: one mock for the whole session (for each worker, under
-  pytest-xdist), for speed (a fresh mock takes about 50 ms per test to start and stop on a
-  busy 2-core machine); its state and clock carry over from test to test.
+  pytest-xdist), for speed: no mock started and stopped per test; its state and clock
+  carry over from test to test.
 
 Options, per test with the marker `@pytest.mark.key_protect(strict=True, test_keys=True,
 instance_id=..., token=...)` (on a test, its class or its module: each option from the
@@ -23,7 +23,7 @@ ini keys `key_protect_strict` / `key_protect_test_keys`:
 - strict: only `.token` is granted, for `.instance_id` alone (`serve --grant`): another
   token gets 401, another instance 403;
 - test_keys: import tokens are made from byoklib's packaged TEST-ONLY RSA-4096 key pairs,
-  so a token POST is instant (otherwise a fresh key pair is made for each token, 0.1-1.5 s,
+  so a token POST is instant (otherwise an RSA-4096 key pair is generated for each token,
   in a background pool shared by the session). Never for anything real: those private
   keys are public.
 
@@ -35,6 +35,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
+
+from byoklib import protocol   # wire facts only: nothing of the mock or the client
 
 DEFAULT_TOKEN = "key-protect-test-token"
 MARKER = "key_protect"
@@ -77,7 +79,8 @@ class KeyProtectMock:
     @property
     def headers(self) -> dict:
         """The two headers every Key Protect call needs, for a client of your own."""
-        return {"Authorization": f"Bearer {self.token}", "bluemix-instance": self.instance_id}
+        return {protocol.AUTHORIZATION_HEADER: protocol.authorization(self.token),
+                protocol.INSTANCE_HEADER: self.instance_id}
 
     def new_client(self, instance_id: str | None = None, token: str | None = None, **options):
         """Another `KeyProtectClient` on this mock (closed when the fixture ends)."""

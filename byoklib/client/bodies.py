@@ -58,7 +58,8 @@ def query(params: dict | None) -> dict | None:
 def prefer(prefer: str | None) -> dict:
     if not prefer:
         return {}
-    return {"Prefer": prefer if prefer.startswith("return=") else f"return={prefer}"}
+    return {protocol.PREFER_HEADER: prefer if prefer.startswith("return=")
+            else f"return={prefer}"}
 
 
 def policy_body(resource: dict) -> dict:

@@ -286,7 +286,7 @@ def _seal_cbc(material: bytes, nonce: bytes) -> tuple[bytes, bytes]:
     Services option. Key Protect itself accepts only the AES-GCM seal."""
     from cryptography.hazmat.primitives import padding
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-    iv = os.urandom(16)
+    iv = os.urandom(protocol.CBC_IV_BYTES)
     padder = padding.PKCS7(128).padder()
     encryptor = Cipher(algorithms.AES(material), modes.CBC(iv)).encryptor()
     padded = padder.update(nonce) + padder.finalize()

@@ -203,7 +203,7 @@ class KeyProtectClient:
         # requests takes one from ~/.netrc (or $NETRC) for the host and sends that user's
         # Basic credentials in place of the bearer token. The client's own session never
         # reads ~/.netrc, but a session passed in (`session=`) may.
-        request.headers["Authorization"] = self._authorization
+        request.headers[protocol.AUTHORIZATION_HEADER] = self._authorization
         return request
 
     def _headers(self) -> dict:

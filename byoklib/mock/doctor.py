@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.backends.openssl.backend import backend
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from byoklib.protocol import IV_BYTES, KEY_MATERIAL_BYTES, NONCE_BYTES, TAG_BYTES
+from byoklib.protocol import CBC_IV_BYTES, IV_BYTES, KEY_MATERIAL_BYTES, NONCE_BYTES, TAG_BYTES
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,7 @@ def _gcm_open(material: bytes, iv: bytes, sealed: bytes) -> bytes | None:
 
 
 def _cbc_open(material: bytes, iv: bytes, sealed: bytes) -> bytes | None:
-    if len(iv) != 16 or not sealed or len(sealed) % 16:
+    if len(iv) != CBC_IV_BYTES or not sealed or len(sealed) % CBC_IV_BYTES:
         return None
     decryptor = Cipher(algorithms.AES(material), modes.CBC(iv)).decryptor()
     padded = decryptor.update(sealed) + decryptor.finalize()

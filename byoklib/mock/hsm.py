@@ -29,6 +29,7 @@ from byoklib.mock import doctor
 from byoklib.mock.flavors import flavor_of
 from byoklib.mock.keypairs import generate_key_pairs
 from byoklib.protocol import (
+    GENERATED_KEY_BYTES,
     IV_BYTES,
     KEY_MATERIAL_BYTES,
     RSAES_OAEP_SHA_256,
@@ -174,7 +175,7 @@ class HSM:
         check_algorithm(algorithm, flavor)
         if len(iv) != IV_BYTES:
             raise KeyProtectError.of("INVALID_FIELD_ERR",
-                                     "The field 'iv' must be: a base64 encoded 12-byte IV",
+                                     f"The field 'iv' must be: a base64 encoded {IV_BYTES}-byte IV",
                                      target=("field", "iv"))
         try:
             material = primitives.unwrap_key_material(payload, self._private_of(handle),
@@ -196,7 +197,7 @@ class HSM:
 
     # --- root-key material and envelope crypto ---
 
-    def generate_material(self, nbytes: int = 32) -> MaterialHandle:
+    def generate_material(self, nbytes: int = GENERATED_KEY_BYTES) -> MaterialHandle:
         return self.store_material(os.urandom(nbytes))
 
     def random_bytes(self, nbytes: int) -> bytes:

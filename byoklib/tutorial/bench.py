@@ -36,7 +36,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from byoklib import primitives
+from byoklib import primitives, protocol
 from byoklib.client import KeyProtectClient, byok_import
 from byoklib.client.token import prepare_secure_import
 from byoklib.mock import running_server
@@ -251,7 +251,7 @@ def wrap_and_unwrap(repeat: int = 5, rounds: int = WRAP_ROUNDS) -> tuple[dict, d
             # the do-nothing server gives the mock's answer back: the same size both ways
             url = bare_servers.enter_context(bare_server(answer=answer.text))
             bare[name] = url + KEYS_PATH
-        material, iv = os.urandom(32), os.urandom(12)
+        material, iv = os.urandom(32), os.urandom(protocol.IV_BYTES)
         sealed = AESGCM(material).encrypt(iv, dek, b"bench")
         steps = {"wrap": round_trip(session, actions + "wrap", bodies["wrap"]),
                  "unwrap": round_trip(session, actions + "unwrap", bodies["unwrap"]),

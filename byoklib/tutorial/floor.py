@@ -17,6 +17,7 @@ import requests
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from byoklib import data_path, primitives
+from byoklib.protocol import IV_BYTES, KEY, NONCE_BYTES
 from byoklib.client import new_session
 from byoklib.mock.keypairs import load_token_key
 from byoklib.tutorial.timing import measure
@@ -25,9 +26,9 @@ TEST_KEYS = [data_path("test-only", f"token-key-{i}.pem") for i in (1, 2, 3)]
 KEYS_PATH = "/api/v2/keys"
 # The mock's answer to an import (the minimal form), with made-up ids of the same length.
 IMPORT_ANSWER = json.dumps({
-    "metadata": {"collectionType": "application/vnd.ibm.kms.key+json", "collectionTotal": 1},
+    "metadata": {"collectionType": KEY, "collectionTotal": 1},
     "resources": [{
-        "type": "application/vnd.ibm.kms.key+json",
+        "type": KEY,
         "id": "00000000-0000-4000-8000-000000000000", "name": "bench-key", "state": 1,
         "crn": "crn:v1:bluemix:public:kms:us-south:a/0000000000000000000000000000mock:"
                "bench:key:00000000-0000-4000-8000-000000000000",
@@ -152,7 +153,7 @@ def crypto_step():
     decrypt under RSA-4096, AES-GCM seal and open of a 12-byte nonce."""
     private = load_token_key(TEST_KEYS[0].read_bytes())
     public = private.public_key()
-    material, nonce, iv = os.urandom(32), os.urandom(12), os.urandom(12)
+    material, nonce, iv = os.urandom(32), os.urandom(NONCE_BYTES), os.urandom(IV_BYTES)
     pad = primitives.oaep_padding()
 
     def crypto():
@@ -165,10 +166,10 @@ def crypto_step():
 
 
 def import_body(fields: dict) -> bytes:
-    resource = {"type": "application/vnd.ibm.kms.key+json", "name": "bench-key",
+    resource = {"type": KEY, "name": "bench-key",
                 "extractable": False, **fields}
-    return json.dumps({"metadata": {"collectionType": "application/vnd.ibm.kms.key+json",
-                                    "collectionTotal": 1}, "resources": [resource]}).encode()
+    return json.dumps({"metadata": {"collectionType": KEY, "collectionTotal": 1},
+                       "resources": [resource]}).encode()
 
 
 def b64(data: bytes) -> str:

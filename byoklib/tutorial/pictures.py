@@ -13,6 +13,8 @@ Each returns its Axes; none draws key material, only names, sizes and offsets.
 """
 from __future__ import annotations
 
+from byoklib.protocol import KEY, NONCE_BYTES, TAG_BYTES
+
 INK = "#334155"
 COLOURS = {"you": "#dbeafe", "store": "#e9d5ff", "kp": "#fde68a", "hsm": "#fecaca",
            "tag": "#fde68a", "ct": "#bbf7d0", "iv": "#dbeafe", "zero": "#e2e8f0",
@@ -101,7 +103,7 @@ def _bytes_bar(ax, y, parts, height=0.8, fontsize=9, scale=None):
     return edges
 
 
-def draw_sealed_nonce(ax=None, nonce_bytes: int = 12, tag_bytes: int = 16):
+def draw_sealed_nonce(ax=None, nonce_bytes: int = NONCE_BYTES, tag_bytes: int = TAG_BYTES):
     """encryptedNonce = ciphertext || tag, with the counter blocks that made each part."""
     from matplotlib.patches import Rectangle
 
@@ -188,7 +190,7 @@ def draw_import_request(fields: dict, ax=None):
         raw = base64.b64decode(fields[name])
         rows.append((name, f"{len(fields[name])} base64 characters = {len(raw)} bytes"))
     rows.append(("encryptionAlgorithm", repr(fields["encryptionAlgorithm"])))
-    rows += [("type", "'application/vnd.ibm.kms.key+json'"), ("name", "your choice"),
+    rows += [("type", repr(KEY)), ("name", "your choice"),
              ("extractable", "false (a root key)")]
     meaning = {"payload": "the key material, wrapped with RSA-OAEP (notebook 04)",
                "encryptedNonce": "the token's nonce, sealed with AES-GCM (notebook 03)",

@@ -134,24 +134,23 @@ def bearer_token(request: ApiRequest) -> str:
     the code IBM gives a token it cannot read ("the authorization header needs to be set
     using this format: -H "authorization: Bearer $ACCESS_TOKEN"", IBM's error-message
     page: https://cloud.ibm.com/docs/key-protect?topic=key-protect-error-messages)."""
-    value = request.header("Authorization").strip()
-    scheme, _, token = value.partition(" ")
-    if scheme.lower() == "bearer":
-        value = token.strip()
-    elif value:
+    value = request.header(protocol.AUTHORIZATION_HEADER).strip()
+    token = protocol.bearer_token(value)
+    if value and token == value:   # nothing taken off: no Bearer scheme
         raise KeyProtectError.of("BEARER_SUB_EXTRACTION_ERR",
-                                 target=("header", "authorization"))
-    if not value:
+                                 target=("header", protocol.AUTHORIZATION_HEADER.lower()))
+    if not token:
         raise KeyProtectError.of("UNAUTHORIZED_ERR")
-    return value
+    return token
 
 
 def instance_id(request: ApiRequest) -> str:
     value = request.header(protocol.INSTANCE_HEADER).strip()
     if not value:
+        header = protocol.INSTANCE_HEADER.lower()
         raise KeyProtectError.of("INVALID_HEADER_ERR",
-                                 "The header 'bluemix-instance' must be: a service instance id",
-                                 target=("header", "bluemix-instance"))
+                                 f"The header '{header}' must be: a service instance id",
+                                 target=("header", header))
     return value
 
 
@@ -168,8 +167,5 @@ def normalise_grants(grants) -> dict[str, frozenset] | None:
         return None
     normalised = {}
     for token, instances in grants.items():
-        token = token.strip()
-        if token.lower().startswith("bearer "):
-            token = token[len("bearer "):].strip()
-        normalised[token] = frozenset([instances] if isinstance(instances, str) else instances)
+        normalised[protocol.bearer_token(token)] = frozenset([instances] if isinstance(instances, str) else instances)
     return normalised

@@ -13,7 +13,14 @@ from urllib.parse import parse_qs
 
 from byoklib.errors import KeyProtectError
 from byoklib.mock.service import KeyProtectService
-from byoklib.protocol import COLLECTION, ERROR, JSON, VENDOR_PREFIX
+from byoklib.protocol import (
+    COLLECTION,
+    ERROR,
+    JSON,
+    PREFER_HEADER,
+    PREFER_REPRESENTATION,
+    VENDOR_PREFIX,
+)
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -110,8 +117,8 @@ class Call:
     def representation(self) -> bool:
         """Mock's choice: `Prefer: return=representation` selects the full form; anything
         else (or none) the minimal form, as in IBM's tutorial."""
-        prefer = self.request.header("Prefer")
-        return "return=representation" in prefer.replace(" ", "").lower()
+        prefer = self.request.header(PREFER_HEADER)
+        return PREFER_REPRESENTATION in prefer.replace(" ", "").lower()
 
 
 def _refuse_constant(name: str):

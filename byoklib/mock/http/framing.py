@@ -18,8 +18,8 @@ MAX_CHUNK_LINE = 4096
 METHODS = frozenset({b"GET", b"HEAD", b"POST", b"PUT", b"PATCH", b"DELETE", b"OPTIONS"})
 # Fields that carry one value: a second copy is ambiguous (which instance? which length?)
 SINGLE_VALUED = frozenset(name.lower().encode() for name in (
-    "Host", "Authorization", "Content-Length", "Content-Type", "Prefer",
-    protocol.INSTANCE_HEADER, protocol.KEY_RING_HEADER))
+    "Host", protocol.AUTHORIZATION_HEADER, "Content-Length", "Content-Type",
+    protocol.PREFER_HEADER, protocol.INSTANCE_HEADER, protocol.KEY_RING_HEADER))
 
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])\r\n")

@@ -28,6 +28,7 @@ import json
 import uuid
 
 from byoklib.errors import KeyProtectError
+from byoklib.protocol import GENERATED_DEK_BYTES, GENERATED_KEY_BYTES
 from byoklib.mock.hsm import check_root_material
 from byoklib.primitives import b64decode, b64encode
 
@@ -47,7 +48,6 @@ from .policies import check_token_not_enforced
 from .tokens import replaced_token, secure_fields, unwrap_secure_import, usable_token
 
 WDEK_FORMAT_VERSION = "4.0.0"
-GENERATED_DEK_BYTES = 32
 PLAINTEXT_MAX_CHARS = 4096
 AAD_ITEMS, AAD_CHARS = 126, 255
 
@@ -134,7 +134,7 @@ class Actions(ServiceCore):
                                  action="rotate")
             _check_rotation(instance, key, secure is not None, payload is not None, now)
             if not key.imported:
-                material = self.hsm.generate_material(32)
+                material = self.hsm.generate_material(GENERATED_KEY_BYTES)
             elif secure is not None:
                 token = usable_token(instance, self.clock.now())
                 replaced = replaced_token(instance, self.clock.now())

@@ -64,7 +64,6 @@ from .search import Search, searched, sort_terms, sorted_keys
 from .tokens import replaced_token, secure_fields, unwrap_secure_import, usable_token
 
 STANDARD_MAX_BYTES = 7500
-GENERATED_BYTES = 32
 TOKEN_FIELDS = ("encryptedNonce", "iv", "encryptionAlgorithm")
 LIST_LIMIT = (1, 5000, 200)
 DEFAULT_LIST_STATES = (0, 1, 2, 3)   # deleted keys are listed only when asked for
@@ -134,7 +133,7 @@ class Keys(ServiceCore):
             if payload is not None and len(payload) > STANDARD_MAX_BYTES:
                 raise validate.field_error("payload", "at most 7,500 bytes of key material")
             imported = payload is not None
-            payload = payload if imported else self.hsm.random_bytes(GENERATED_BYTES)
+            payload = payload if imported else self.hsm.random_bytes(protocol.GENERATED_KEY_BYTES)
             return None, payload, len(payload) * 8, imported
         if spec.secure:
             material = unwrapped
@@ -142,7 +141,7 @@ class Keys(ServiceCore):
             material = spec.payload
             check_root_material(material)
         else:
-            handle = self.hsm.generate_material(GENERATED_BYTES)
+            handle = self.hsm.generate_material(protocol.GENERATED_KEY_BYTES)
             return handle, None, handle.bits, False
         return self.hsm.store_material(material), None, len(material) * 8, True
 

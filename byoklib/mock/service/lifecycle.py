@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from byoklib import protocol
 from byoklib.errors import KeyProtectError
 
 from . import validate
@@ -40,7 +41,6 @@ from .model import DESTROYED, PURGE_AFTER, Instance, KeyRecord, collection
 
 DUAL_AUTH_WINDOW = timedelta(days=7)
 SYNC_INTERVAL = timedelta(hours=1)
-REGISTRATION_TYPE = "application/vnd.ibm.kms.registration+json"
 
 
 class Lifecycle(ServiceCore):
@@ -107,7 +107,7 @@ class Lifecycle(ServiceCore):
             else:
                 self._check_scope(instance)   # an unknown key ring is 404, as everywhere
             extra = {"totalCount": 0} if total_count else {}
-            return collection(REGISTRATION_TYPE, [], **extra)
+            return collection(protocol.REGISTRATION, [], **extra)
 
 
 def check_dual_auth(key: KeyRecord, now) -> None:

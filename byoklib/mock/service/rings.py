@@ -44,7 +44,6 @@ from . import validate
 from .core import DEFAULT_RING, ServiceCore, paging
 from .model import CREATED_BY, DESTROYED, collection
 
-KEY_RING_TYPE = "application/vnd.ibm.kms.key_ring+json"
 RING_ID = re.compile(r"[A-Za-z0-9-]{2,100}")
 RING_LIST_LIMIT = (1, 5000, 100)
 MAX_KEY_RINGS = 50
@@ -62,7 +61,7 @@ class Rings(ServiceCore):
             resources = [{"id": ring, "creationDate": rfc3339(created), "createdBy": CREATED_BY}
                          for ring, created in instance.rings.items()]
             extra = {"totalCount": len(resources)} if total_count else {}
-            return collection(KEY_RING_TYPE, resources[page], **extra)
+            return collection(protocol.KEY_RING, resources[page], **extra)
 
     def create_key_ring(self, instance_id: str, ring_id: str) -> None:
         _check_ring_id(ring_id)
