@@ -83,7 +83,7 @@ CATALOGUE: dict[str, ReasonCode] = {r.code: r for r in [
     _r("KEY_NOT_FOUND_ERR", 404, "key does not exist"),
     _r("KEY_SEARCH_TOO_BROAD", 400, "The search would look through more than 5000 keys: "
        "narrow it with state, extractable or X-Kms-Key-Ring"),
-    # --- key rings (the reference is silent: the mock's codes) ----------------------
+    # --- key rings (IBM's docs are silent: the mock's codes) ------------------------
     _r("KEY_RING_NOT_FOUND_ERR", 404, "The key ring does not exist", confirmed=False),
     _r("KEY_RING_EXISTS_ERR", 409, "A key ring with this id already exists", confirmed=False),
     _r("KEY_RING_QUOTA_ERR", 400, "An instance can have at most 50 key rings",
@@ -93,12 +93,12 @@ CATALOGUE: dict[str, ReasonCode] = {r.code: r for r in [
     _r("KEY_RING_RESERVED_ERR", 400, "The key ring 'default' cannot be deleted",
        confirmed=False),
     _r("INVALID_PATH_PARAM_ERR", 400, "The path parameter is invalid", confirmed=False),
-    # --- dual authorisation (reference section 7) ------------------------------------
+    # --- dual authorisation (IBM's error-message page) -------------------------------
     _r("AUTHORIZATIONS_NOT_MET", 409, "Number of authorizations required to delete is not "
        "met"),
     _r("NOT_DUAL_AUTH_ERR", 409, "The key is not dual auth enabled and cannot be set for "
        "deletion"),
-    # --- aliases (the reference is silent: the mock's codes) ------------------------
+    # --- aliases (IBM's docs are silent: the mock's codes) --------------------------
     _r("KEY_ALIAS_QUOTA_ERR", 400, "A key can have at most 5 aliases", confirmed=False),
     _r("KEY_ALIAS_NOT_UNIQUE_ERR", 409, "The alias is already in use in this instance",
        confirmed=False),

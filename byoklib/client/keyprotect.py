@@ -13,21 +13,8 @@ code `HTTP_<status>`. Network failures stay `requests` exceptions. `last_respons
 the last `requests.Response` so a notebook can show status codes.
 
 The client knows nothing of the mock: it talks to whatever URL it is given, so the same
-notebook cell runs against `byoklib.mock.running_server()` and against IBM Cloud.
-
-Connecting to the real service (`KeyProtectClient.from_env()`), environment variables:
-    KP_URL          service URL, e.g. https://us-south.kms.cloud.ibm.com (the default)
-    KP_INSTANCE_ID  the Key Protect instance GUID (required)
-    KP_TOKEN        a bearer token to use as is, or else
-    KP_API_KEY      an IBM Cloud API key exchanged at IAM (IBMCLOUD_API_KEY also works)
-    KP_IAM_URL      IAM token endpoint (default https://iam.cloud.ibm.com/identity/token)
-    KP_KEY_RING     optional key ring id, sent as x-kms-key-ring
-    KP_RETRIES      optional number of retries (default 0; see `transport`)
-
-Proxies and a CA bundle come from the usual variables (HTTPS_PROXY, NO_PROXY,
-REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE); ~/.netrc credentials are never sent. Retries are
-opt-in (`retries=N`, `max_retry_wait`) and done by urllib3 (`transport`); IAM is `iam`.
-Pass `session=` to use a session of your own.
+notebook cell runs against `byoklib.mock.running_server()` and against IBM Cloud
+(`KeyProtectClient.from_env()`). Pass `session=` to use a session of your own.
 """
 from __future__ import annotations
 
@@ -123,7 +110,16 @@ class KeyProtectClient:
 
     @classmethod
     def from_env(cls, environ=None, **options) -> "KeyProtectClient":
-        """Connect with the KP_* environment variables listed in the module docstring."""
+        """Connect with these environment variables (`environ`, default os.environ):
+
+            KP_URL          service URL, e.g. https://us-south.kms.cloud.ibm.com (the default)
+            KP_INSTANCE_ID  the Key Protect instance GUID (required)
+            KP_TOKEN        a bearer token to use as is, or else
+            KP_API_KEY      an IBM Cloud API key exchanged at IAM (IBMCLOUD_API_KEY also works)
+            KP_IAM_URL      IAM token endpoint (default https://iam.cloud.ibm.com/identity/token)
+            KP_KEY_RING     optional key ring id, sent as x-kms-key-ring
+            KP_RETRIES      optional number of retries (default 0: `retries=`)
+        """
         env = os.environ if environ is None else environ
         url = env.get("KP_URL") or DEFAULT_URL
         instance_id = env.get("KP_INSTANCE_ID")

@@ -147,9 +147,8 @@ class HSM:
           differs from the token's (compared in constant time) is 400 `INCORRECT_NONCE_ERR`.
 
         On a refusal the doctor (when on) names the mistake in `error.diagnosis`, trying
-        the request also under the replaced token's `(handle, nonce)` when given.
-        `flavor` (byoklib.mock.flavors) names the one algorithm accepted: Key Protect's
-        by default; the HPCS flavour takes RSAES_OAEP_SHA_1 instead.
+        the replaced token's `(handle, nonce)` too when given. `flavor` picks the one
+        algorithm accepted (HPCS: RSAES_OAEP_SHA_1).
         """
         try:
             return self._open_secure_import(handle, payload, encrypted_nonce, iv,

@@ -34,8 +34,8 @@ from byoklib.rules import rule as _rule
 
 ENV_URL, ENV_INSTANCE, ENV_API_KEY, ENV_TOKEN = "KP_URL", "KP_INSTANCE_ID", "KP_API_KEY", "KP_TOKEN"
 # Set by the test suite (tests/conftest.py): the notebook's mock makes its tokens from the
-# TEST-ONLY key pairs instead of generating RSA-4096 pairs, which is what costs the suite
-# most of its time; a learner's run never sets it.
+# TEST-ONLY key pairs instead of generating RSA-4096 pairs (slow, and not what the suite
+# checks); a learner's run never sets it.
 ENV_TEST_ONLY_KEYS = "BYOKLIB_TEST_ONLY_TOKEN_KEYS"
 
 

@@ -18,8 +18,6 @@ What goes where:
 `openssl enc` has no AES-GCM, so GCM cannot be checked directly; `aes_ctr()` checks the
 GCM body instead (with a 96-bit IV it is AES-CTR from the counter block IV||00000002), and
 `aes_ecb()` gives the raw AES blocks the hand-written GHASH needs for the tag.
-
-Nothing in byoklib imports this module except notebooks, tests and `__main__`.
 """
 from __future__ import annotations
 

@@ -8,8 +8,6 @@ thrown away, so one-off costs (imports, first-use caches) do not pose as the ste
 Charts are drawn on `matplotlib.figure.Figure` objects, never through `pyplot`, so no GUI
 backend is touched (rendering uses Agg, which needs no display) and a figure shows once
 in a notebook when returned from a cell.
-
-Nothing in byoklib imports this module except notebooks and tests.
 """
 from __future__ import annotations
 

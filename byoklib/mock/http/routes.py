@@ -6,9 +6,9 @@ from a `Call` (service, instance, path arguments, query, body: `exchange`), call
 `byoklib.mock.service.KeyProtectService` and answers with `reply`. The WSGI app and the
 access checks are in `app`.
 
-No Werkzeug: its Request, Response and routing cost several times what these few lines and
-`exchange`'s do on every call (`python -m byoklib bench`: a wrap must stay within 10 % of
-a bare round trip), and the mock needs none of their generality. The routing ignores Host
+No Werkzeug: its Request, Response and routing cost more than these few lines and
+`exchange`'s on every call (`python -m byoklib bench`: a wrap must stay within 10 % of a
+bare round trip), and the mock needs none of their generality. The routing ignores Host
 and Upgrade, which have nothing to say about a path.
 """
 from __future__ import annotations

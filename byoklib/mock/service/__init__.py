@@ -7,8 +7,8 @@ leaves no trace. It is thread-safe, with a lock per instance (core.py).
 
 It is composed of one class per resource, each built on `ServiceCore` (core.py): tokens,
 keys, actions, policies, rings, aliases, lifecycle; records and their JSON are in
-model.py, field checks in validate.py, saving and loading in state.py. Where the
-reference is silent, each module says what the mock chose, next to the code. KMIP and
+model.py, field checks in validate.py, saving and loading in state.py. Where IBM's
+docs are silent, each module says what the mock chose, next to the code. KMIP and
 allowed-IP ports are not modelled. `flavor="hpcs"` makes it Hyper Protect Crypto Services'
 import (RSAES_OAEP_SHA_1, `hs-crypto` CRNs): see byoklib.mock.flavors.
 """

@@ -9,7 +9,7 @@ list. So a WDEK unwraps with the same AAD under any root key, in any instance, t
 the same material in one of its versions: the real service documents exactly that
 ("root keys that contain the same key material can unwrap the same DEK").
 
-The mock's choices (the reference marks these UNCONFIRMED):
+The mock's choices (IBM's docs are silent on these: https://cloud.ibm.com/apidocs/key-protect):
 - Wrap: plaintext optional (32 random bytes generated and returned when absent), at most
   4096 base64 characters; aad up to 126 strings of up to 255 characters. Wrong AAD, a
   foreign or corrupted WDEK -> 422 UNPROCESSABLE_CIPHERTEXT_ERR; a ciphertext that is not
@@ -171,7 +171,8 @@ class Actions(ServiceCore):
 
     def _root_key(self, instance: Instance, key_id: str, allowed: tuple,
                   action: str) -> KeyRecord:
-        """A live root key whose state permits `action` (the reference's state matrix)."""
+        """A live root key whose state permits `action` (the state table of IBM's key-states page:
+        https://cloud.ibm.com/docs/key-protect?topic=key-protect-key-states)."""
         key = self._live_key(instance, key_id)
         if key.extractable:
             raise KeyProtectError.of("KEY_ROOT_REQ_ERR")

@@ -10,7 +10,7 @@ case-sensitive; not a UUID; not a reserved word (allowed_ip, key, keys, metadata
 policies, registration, registrations, ring, rings, rotate, wrap, unwrap, rewrap,
 version, versions); at most 5 per key; unique in the instance.
 
-Mock's choices (codes the reference does not give):
+Mock's choices (codes IBM's docs do not give):
 - An alias breaking the rules -> 400 INVALID_PATH_PARAM_ERR (path) or INVALID_FIELD_ERR
   naming `aliases` (POST /keys body). A sixth alias -> 400 KEY_ALIAS_QUOTA_ERR. An alias
   held by another key of the instance (deleted keys included: they may be restored) ->

@@ -161,7 +161,9 @@ class ServiceCore:
 
     @contextmanager
     def key_ring_scope(self, ring_id: str | None):
-        """Calls inside see only keys of `ring_id` (None: every ring)."""
+        """Calls inside see only keys of `ring_id` (None: every ring). A ContextVar, so
+        requests on other threads never see each other's scope and no method has to carry
+        it; the HTTP face enters it around each call."""
         token = _scope.set(ring_id or None)
         try:
             yield

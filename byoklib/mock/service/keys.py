@@ -1,6 +1,6 @@
 """Keys: create (generate, plain import, secure import), read, list, delete, restore, versions.
 
-The mock's choices (the reference marks these UNCONFIRMED):
+The mock's choices (IBM's docs are silent on these: https://cloud.ibm.com/apidocs/key-protect):
 - POST /keys: `extractable` defaults to true (IBM's API reference, 2019 spec); `type` may
   be omitted; names 2..90 characters, descriptions 2..240, no control characters;
   `expirationDate` must be RFC 3339 (not other ISO 8601 forms) with a zone and in the

@@ -10,7 +10,7 @@
 - POST /keys/{id}/actions/sync: 204; registrations: empty lists (the mock has no other
   IBM Cloud services that could register a resource).
 
-Mock's choices (the reference is silent):
+Mock's choices (IBM's docs are silent):
 - A first authorisation lasts 7 days (IBM docs: "the authorization expires after seven
   days"); the mock has one user, so the same caller may give both authorisations.
   setKeyForDeletion/unsetKeyForDeletion on a key without the policy -> 409

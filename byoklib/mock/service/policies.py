@@ -9,7 +9,7 @@ CRN, `...:policy:<id>`, and a `type` (examples 15, 4 and 14 of
 https://cloud.ibm.com/docs/key-protect?topic=key-protect-error-messages,
 cited below as "errors #N").
 
-Mock's choices (the reference is silent on these):
+Mock's choices (IBM's docs are silent on these):
 - The fields GET shows beside a policy (id, crn, createdBy, ...) are ignored on PUT, so a
   policy read back can be sent again.
 - PUT /keys/{id}/policies (`?policy=` may name one; a body for another -> 400

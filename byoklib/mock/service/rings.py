@@ -3,14 +3,12 @@
 Every instance has the ring `default`, which cannot be created or deleted. A key belongs
 to exactly one ring: the ring named when it was created, else `default`.
 
-The ring a request names (the `X-Kms-Key-Ring` header) is a per-call scope: the HTTP face
-enters `service.key_ring_scope(ring)` (core.py) around the call, a
-`contextvars.ContextVar`, so concurrent requests on other threads never see each other's
-scope, and no service method signature has to carry it. Without a scope (or with `None`) keys are looked up in every
-ring and created in `default`, as IBM's client docstrings describe ("When the header is not
-specified, Key Protect will perform a key ring lookup").
+The ring a request names (the `X-Kms-Key-Ring` header) is a per-call scope
+(`ServiceCore.key_ring_scope`). Without one, keys are looked up in every ring and created
+in `default`, as IBM's client docstrings describe ("When the header is not specified, Key
+Protect will perform a key ring lookup").
 
-Mock's choices (the reference is silent on key rings):
+Mock's choices (IBM's docs are silent on these for key rings):
 - Ring ids: 2..100 characters of letters, digits and `-` (IBM's console rules), else
   400 INVALID_PATH_PARAM_ERR naming `key_ring_id`. Creating an existing ring (`default`
   included) -> 409 KEY_RING_EXISTS_ERR; deleting `default` -> 400 KEY_RING_RESERVED_ERR;

@@ -1,6 +1,6 @@
 """Import tokens: POST/GET /api/v2/import_token, and opening a secure import with one.
 
-The mock's choices (the reference marks these UNCONFIRMED):
+The mock's choices (IBM's docs are silent on these: https://cloud.ibm.com/apidocs/key-protect):
 - POST answers 200 with creationDate, expirationDate, maxAllowedRetrievals and
   remainingRetrievals only (no `id`, no `expiration`). An out-of-range or non-integer
   `expiration` / `maxAllowedRetrievals` (booleans and strings included; 600.0 counts as
