@@ -58,13 +58,17 @@ class Rule:
 
     @property
     def text(self) -> str:
+        return self.filled(self.says)
+
+    def filled(self, words: str) -> str:
+        """`words` with the numbers of the protocol constant this rule is about."""
         bound = self.bound
         if isinstance(bound, protocol.Bounds):
-            return self.says.format(low=bound.low, high=bound.high, default=bound.default)
+            return words.format(low=bound.low, high=bound.high, default=bound.default)
         if bound is not None:
             shown = "/".join(map(str, bound)) if isinstance(bound, tuple) else bound
-            return self.says.format(value=shown)
-        return self.says
+            return words.format(value=shown)
+        return words
 
     @property
     def documented(self) -> bool:
@@ -93,18 +97,22 @@ RULES: dict[str, Rule] = {r.name: r for r in [
           "old (its key pair and nonce)", Source(_TOKEN_API)),
     _rule("token.created", "POST /import_token answers 200 with the policy and two dates, "
           "no key, no nonce", Source(OPENAPI_2019, "the 200 is IBM's 2019 OpenAPI document's; "
-          "the fields are the example's on the tokens page", partly=True), status=200),
+          "the fields are the example's on the tokens page", partly=True), status=200,
+          situation="POST /import_token",
+          answer="200 with the policy and two dates, no key, no nonce"),
     _rule("token.key_size", "the token's key is RSA-{value}, made in Key Protect's HSM",
           Source(IMPORTING_PAGE), value="TOKEN_KEY_BITS"),
     _rule("token.nonce_size", "the nonce is {value} bytes", Source(
           _TOKEN_GET, "every nonce in IBM's examples decodes to that size; no page states it",
-          partly=True), value="NONCE_BYTES"),
+          partly=True), value="NONCE_BYTES",
+          situation="the token's nonce", answer="{value} random bytes"),
     _rule("token.counted", "each GET is counted: remainingRetrievals already includes it",
           Source(_TOKEN_GET, "the example: maxAllowedRetrievals 1, remainingRetrievals 0")),
     _rule("token.same_nonce", "every retrieval of one token gives the same nonce and key",
           Source(IBM_ERRORS_PAGE + "#error-messages-incorrect-nonce-err", "IBM's examples read "
                  "the nonce and the key from two retrievals and import; no page states it",
-                 partly=True)),
+                 partly=True), situation="retrieving one token again",
+          answer="the same nonce and key each time"),
     _rule("token.reusable", "a retrieved token imports one or more keys until it expires, "
           "whatever its retrievals left", Source(_TOKEN_GET, "\"can be reused to import one "
           "or more keys up until the date that the import token expires\""),
@@ -153,7 +161,14 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                                "it is the mock's reading", partly=True),
           code="INCORRECT_NONCE_ERR", situation="the nonce opens to another value"),
     _rule("import.constant_time", "the opened nonce is compared with the token's in constant "
-          "time", Source(None, "IBM does not say how it compares")),
+          "time", Source(None, "IBM does not say how it compares"),
+          situation="comparing the opened nonce with the token's",
+          answer="in constant time (`hmac.compare_digest`)"),
+    _rule("import.iv_size", "an iv of another size than {value} bytes is refused",
+          Source(None, "IBM documents the size, not the answer to another"),
+          code="INVALID_FIELD_ERR", value="IV_BYTES",
+          situation="an `iv` of another size than {value} bytes",
+          answer="400 `INVALID_FIELD_ERR`, target `iv`"),
     _rule("import.algorithm_refused", "RSAES_OAEP_SHA_1, an unknown or a missing "
           "encryptionAlgorithm is refused", Source(None, "IBM documents no code for it"),
           code="INVALID_FIELD_ERR",
@@ -168,20 +183,24 @@ RULES: dict[str, Rule] = {r.name: r for r in [
     _rule("import.not_base64", "a field that is not base64 is refused",
           Source(IBM_ERRORS_PAGE + "#error-messages-invalid-field-err", "IBM documents it for "
                  "wrap's plaintext and unwrap's ciphertext; for an import's payload it is the "
-                 "mock's reading", partly=True), code="INVALID_FIELD_ERR"),
+                 "mock's reading", partly=True), code="INVALID_FIELD_ERR",
+          situation="an import field that is not base64",
+          answer="400 `INVALID_FIELD_ERR`, target the field"),
     _rule("import.replaced_token", "a request prepared for a token that was since replaced is "
           "refused", Source(_TOKEN_API, "IBM: a new token overrides the old; the reason code "
           "is the mock's (the old key pair is gone, so the payload does not decrypt)",
-          partly=True), code="UNPROCESSABLE_PAYLOAD_ERR"),
+          partly=True), code="UNPROCESSABLE_PAYLOAD_ERR",
+          situation="an import prepared for a token since replaced"),
     _rule("import.replaced_nonce", "a request wrapped for the new token but sealing the "
           "replaced token's nonce is refused", Source(
               IBM_ERRORS_PAGE + "#error-messages-incorrect-nonce-err", "IBM's example: an "
               "old encrypted nonce against a new token (for restore)", partly=True),
-          code="INCORRECT_NONCE_ERR"),
+          code="INCORRECT_NONCE_ERR", situation="an import sealing the replaced token's nonce"),
     _rule("import.expired_token", "an import after the token's expirationDate is refused",
           Source(_IMPORT_STEP, "IBM's tutorial: such an import fails with an \"import token "
                  "expired\" error; the status and code are the GET's, the mock's reading",
-                 partly=True), code="IMPORT_TOKEN_EXPIRED_ERR"),
+                 partly=True), code="IMPORT_TOKEN_EXPIRED_ERR",
+          situation="an import after the token's `expirationDate`"),
     _rule("import.replay", "the same import request sent again while its token lives is "
           "accepted again: a second key with the same material", Source(
               _TOKEN_GET, "follows from \"can be reused to import one or more keys\"; no page "
@@ -229,7 +248,8 @@ RULES: dict[str, Rule] = {r.name: r for r in [
           "unreadable until the key is restored", Source(KEY_STATES_PAGE, "IBM's table of "
           "actions per state: a Destroyed key allows get and restore only; the 410 "
           "KEY_DELETED_ERR is documented for deleting twice, for an unwrap it is the mock's "
-          "reading", partly=True), code="KEY_DELETED_ERR"),
+          "reading", partly=True), code="KEY_DELETED_ERR",
+          situation="unwrap with a deleted key"),
     _rule("key.restore_window", "a deleted key can be restored within 30 days of its "
           "deletion", Source(DOCS + "restore-keys")),
     _rule("wrap.generated_dek", "wrap without a plaintext: the service makes a {value}-byte "
@@ -270,5 +290,5 @@ def mock_choices_table() -> str:
     lines = ["| situation | the mock answers | IBM documents |", "|---|---|---|"]
     for r in mock_choices():
         said = r.source.note or "nothing"
-        lines.append(f"| {r.situation} | {_answer(r)} | {said} |")
+        lines.append(f"| {r.filled(r.situation)} | {r.filled(_answer(r))} | {said} |")
     return "\n".join(lines)

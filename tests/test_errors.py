@@ -53,7 +53,8 @@ def test_no_rule_types_a_number_its_protocol_constant_holds():
         numbers = ((bound.low, bound.high, bound.default) if isinstance(bound, protocol.Bounds)
                    else bound if isinstance(bound, tuple) else (bound,))
         for n in numbers:
-            assert not re.search(rf"(?<![\w-]){n}(?!\w)", r.says), (r.name, n)
+            for words in (r.says, r.situation or "", r.answer or ""):
+                assert not re.search(rf"(?<![\w-]){n}(?!\w)", words), (r.name, n)
 
 
 def test_a_rules_text_takes_its_numbers_from_protocol(monkeypatch):
@@ -140,6 +141,10 @@ def test_rules_of_the_import_hold_on_the_mock(api):
     payload[100] ^= 1
     assert reason(api.create_key({**key, **good, "payload": b64(bytes(payload))})) \
         == rule("import.payload_undecryptable").expect
+    assert reason(api.create_key({**key, **good, "iv": b64(bytes(16))})) \
+        == rule("import.iv_size").expect
+    assert reason(api.create_key({**key, **good, "payload": "not base64!"})) \
+        == rule("import.not_base64").expect
 
 
 def errors_b64(text):
