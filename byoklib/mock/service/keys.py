@@ -95,12 +95,12 @@ class Keys(ServiceCore):
         spec, rotation, dual = parse_create(resource, policy_overrides, self._now())
         unwrapped = None
         if spec.secure:
+            fields = secure_fields(resource, self.flavor)
             # The RSA-4096 unwrap is the slow part, and cryptography releases the GIL while
             # it runs: it runs outside the instance's lock so concurrent imports run in
             # parallel. The state checks run here and again under the lock below.
             with self._reading(instance_id) as instance:
                 self._check_create_allowed(instance, spec)
-                fields = secure_fields(resource, self.flavor)
                 token = usable_token(instance, self.clock.now())
                 replaced = replaced_token(instance, self.clock.now())
             unwrapped = unwrap_secure_import(self.hsm, token, fields, replaced, self.flavor)
@@ -130,8 +130,6 @@ class Keys(ServiceCore):
         `unwrapped` is the material of a secure import."""
         if spec.extractable:
             payload = spec.payload
-            if payload is not None and len(payload) > STANDARD_MAX_BYTES:
-                raise validate.field_error("payload", "at most 7,500 bytes of key material")
             imported = payload is not None
             payload = payload if imported else self.hsm.random_bytes(protocol.GENERATED_KEY_BYTES)
             return None, payload, len(payload) * 8, imported
@@ -139,7 +137,6 @@ class Keys(ServiceCore):
             material = unwrapped
         elif spec.payload is not None:
             material = spec.payload
-            check_root_material(material)
         else:
             handle = self.hsm.generate_material(protocol.GENERATED_KEY_BYTES)
             return handle, None, handle.bits, False
@@ -262,6 +259,11 @@ def _key_spec(resource: dict, now) -> KeySpec:
     if extractable and secure:
         raise validate.bad_body("Standard keys cannot be imported with an import token",
                                 "encryptedNonce")
+    payload = None if secure else validate.base64_field(resource, "payload")
+    if payload is not None and extractable and len(payload) > STANDARD_MAX_BYTES:
+        raise validate.field_error("payload", "at most 7,500 bytes of key material")
+    if payload is not None and not extractable:
+        check_root_material(payload)
     return KeySpec(
         name=validate.text(resource, "name", 2, 90, required=True),
         extractable=extractable,
@@ -269,8 +271,7 @@ def _key_spec(resource: dict, now) -> KeySpec:
         expiration_date=validate.future_date(resource, "expirationDate", now),
         aliases=check_body_aliases(validate.string_list(resource, "aliases", 5, 90) or []),
         tags=validate.tags(resource),
-        payload=None if secure else validate.base64_field(resource, "payload"),
-        secure=secure)
+        payload=payload, secure=secure)
 
 
 def parse_list_query(state, extractable, key_filter) -> tuple:

@@ -73,10 +73,10 @@ class Rings(ServiceCore):
 
     def delete_key_ring(self, instance_id: str, ring_id: str, force=None) -> None:
         _check_ring_id(ring_id)
+        if ring_id == DEFAULT_RING:
+            raise KeyProtectError.of("KEY_RING_RESERVED_ERR")
         force = validate.query_bool(force, "force", False)
         with self._changing(instance_id) as instance:
-            if ring_id == DEFAULT_RING:
-                raise KeyProtectError.of("KEY_RING_RESERVED_ERR")
             if ring_id not in instance.rings:
                 raise KeyProtectError.of("KEY_RING_NOT_FOUND_ERR")
             now = self.clock.now()

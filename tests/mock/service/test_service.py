@@ -49,6 +49,33 @@ def test_refused_create_leaves_no_key_and_no_material(service):
     assert service.get_import_token("i")["remainingRetrievals"] == 0
 
 
+@pytest.mark.parametrize("fields", [
+    {"payload": "AAAA", "encryptedNonce": "AAAA", "iv": "not base64!",
+     "encryptionAlgorithm": "RSAES_OAEP_SHA_256"},        # a secure import's field
+    {"payload": primitives.b64encode(bytes(20))},         # plain root material, 20 bytes
+], ids=["secure", "plain"])
+def test_a_body_is_judged_before_the_instance_it_is_for(service, fields):
+    # parsed whole before any lock or state: the unknown key ring would be 404, the
+    # instance's token 404, had the body been looked at after them
+    body = envelope({"type": KEY_TYPE, "name": "early", "extractable": False, **fields})
+    with service.key_ring_scope("no-such-ring"), pytest.raises(KeyProtectError) as info:
+        service.create_key("i", body)
+    assert (info.value.status, info.value.code) == (400, "INVALID_FIELD_ERR")
+
+
+def test_rotating_with_wrong_sized_material_is_refused_before_the_key_is_looked_up(service):
+    with pytest.raises(KeyProtectError) as info:
+        service.rotate("i", "no-such-key", {"payload": primitives.b64encode(bytes(20))})
+    assert (info.value.status, info.value.code) == (400, "INVALID_FIELD_ERR")
+
+
+def test_deleting_the_default_ring_is_refused_and_leaves_no_instance(service):
+    with pytest.raises(KeyProtectError) as info:
+        service.delete_key_ring("never-seen", "default")
+    assert info.value.code == "KEY_RING_RESERVED_ERR"
+    assert service.instance_ids() == []
+
+
 def test_replacing_a_token_keeps_only_the_last_replaced_key_for_the_doctor(service):
     service.create_import_token("i")
     first = service._instances["i"].token.transport_key
