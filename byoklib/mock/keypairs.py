@@ -38,7 +38,7 @@ def fixed_key_pairs(keys):
     parse them sooner.
     """
     entries = [key.read_bytes() if isinstance(key, Path) else key for key in keys]
-    return _cycling(entries, load_token_key)
+    return _Cycle(entries, load_token_key)
 
 
 # byoklib's own TEST-ONLY token key pairs (byoklib/data/test-only/; the repository's
@@ -59,8 +59,8 @@ def test_only_key_pairs():
     else a notebook's mock does to start). Never for a key someone else gave."""
     from byoklib import data_path
 
-    return _cycling([data_path("test-only", name).read_bytes() for name in TEST_ONLY_KEY_FILES],
-                    load_token_key)
+    return _Cycle([data_path("test-only", name).read_bytes() for name in TEST_ONLY_KEY_FILES],
+                  load_token_key)
 
 
 def load_token_key(key) -> rsa.RSAPrivateKey:
@@ -77,21 +77,27 @@ def load_token_key(key) -> rsa.RSAPrivateKey:
     return primitives.load_private_key(key)
 
 
-def _cycling(entries: list, load):
+class _Cycle:
     """A thread-safe source cycling through `entries`, each made a key by `load` when first
-    handed out."""
-    if not entries:
-        raise ValueError("fixed_key_pairs needs at least one key")
-    position = itertools.cycle(range(len(entries)))
-    lock = threading.Lock()  # the cycle and the parsed list are shared across threads
+    handed out. Its repr names how many keys it holds, never a key."""
 
-    def source() -> rsa.RSAPrivateKey:
-        with lock:
-            index = next(position)
-            if not isinstance(entries[index], rsa.RSAPrivateKey):
-                entries[index] = load(entries[index])
-            return entries[index]
-    return source
+    def __init__(self, entries: list, load):
+        if not entries:
+            raise ValueError("fixed_key_pairs needs at least one key")
+        self._entries = entries
+        self._load = load
+        self._position = itertools.cycle(range(len(entries)))
+        self._lock = threading.Lock()   # the cycle and the parsed list are shared
+
+    def __call__(self) -> rsa.RSAPrivateKey:
+        with self._lock:
+            index = next(self._position)
+            if not isinstance(self._entries[index], rsa.RSAPrivateKey):
+                self._entries[index] = self._load(self._entries[index])
+            return self._entries[index]
+
+    def __repr__(self) -> str:
+        return f"<key-pair source: {len(self._entries)} fixed keys, cycled>"
 
 
 class KeyPairPool:

@@ -32,6 +32,16 @@ def test_fixed_key_pairs_cycles_through_paths_and_pem(token_key_pairs):
         fixed_key_pairs([])
 
 
+def test_a_fixed_source_shows_how_many_keys_it_holds_never_a_key():
+    pem = TOKEN_KEY_FILES[0].read_bytes()
+    source = fixed_key_pairs([pem, TOKEN_KEY_FILES[1]])
+    key = source()
+    shown = repr(source)
+    assert shown == "<key-pair source: 2 fixed keys, cycled>"
+    private = str(key.private_numbers().d)
+    assert private[:20] not in shown and b"PRIVATE" not in shown.encode()
+
+
 def test_the_packaged_test_only_keys_pass_the_full_rsa_check(token_key_pairs):
     # test_only_key_pairs skips cryptography's key check; this is that check, once each.
     assert len(token_key_pairs) == len(TEST_ONLY_KEY_FILES) == len(TOKEN_KEY_FILES)
