@@ -384,7 +384,7 @@ def test_the_credential_and_instance_come_from_the_environment(kp, monkeypatch):
 def test_an_api_key_is_exchanged_at_iam(monkeypatch, capsys, token_key_pairs):
     """KP_API_KEY goes to IAM (a scripted IAM here); the mock, in strict mode, accepts only
     the token IAM handed out."""
-    from test_answers import Scripted
+    from scripted_server import Scripted
     iam = Scripted()
     try:
         iam.reply(200, {"access_token": "from-iam", "expires_in": 3600})
@@ -461,7 +461,7 @@ def test_ctrl_c_ends_the_command_by_sigint_with_one_line_so_a_shell_stops_too():
 
 
 def test_a_diagnosis_header_is_printed_on_a_refusal(monkeypatch, capsys):
-    from test_answers import Scripted, kp_error
+    from scripted_server import Scripted, kp_error
     server = Scripted()
     try:
         server.reply(400, kp_error(400, "INCORRECT_NONCE_IV_ERR", "the nonce did not open"),
@@ -499,7 +499,7 @@ def test_the_console_script_is_byoklib_script(monkeypatch, capsys):
 
 
 def test_an_api_key_iam_refuses_is_a_refusal_without_the_key(monkeypatch, capsys):
-    from test_answers import Scripted
+    from scripted_server import Scripted
     iam = Scripted()
     try:
         iam.reply(400, {"errorCode": "BXNIM0415E",
