@@ -140,7 +140,8 @@ class Actions(ServiceCore):
                 replaced = replaced_token(instance, self.clock.now())
                 material = self.hsm.store_material(
                     unwrap_secure_import(self.hsm, token, secure, replaced, self.flavor))
-            else:
+            else:   # checked after _check_rotation: "no payload for this key" comes first
+                check_root_material(payload)
                 material = self.hsm.store_material(payload)
             key.versions.append(Version(str(uuid.uuid4()), now, material))
             key.bit_length = material.bits
@@ -188,10 +189,7 @@ def parse_rotation(body, flavor=None) -> tuple[tuple | None, bytes | None]:
     body = validate.obj(body)
     if any(body.get(f) is not None for f in ("encryptedNonce", "iv", "encryptionAlgorithm")):
         return secure_fields(body, flavor), None
-    payload = validate.base64_field(body, "payload")
-    if payload is not None:
-        check_root_material(payload)
-    return None, payload
+    return None, validate.base64_field(body, "payload")
 
 
 def _check_rotation(instance: Instance, key: KeyRecord, secure: bool, plain: bool,

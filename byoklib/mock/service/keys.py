@@ -259,19 +259,21 @@ def _key_spec(resource: dict, now) -> KeySpec:
     if extractable and secure:
         raise validate.bad_body("Standard keys cannot be imported with an import token",
                                 "encryptedNonce")
-    payload = None if secure else validate.base64_field(resource, "payload")
-    if payload is not None and extractable and len(payload) > STANDARD_MAX_BYTES:
-        raise validate.field_error("payload", "at most 7,500 bytes of key material")
-    if payload is not None and not extractable:
-        check_root_material(payload)
-    return KeySpec(
+    spec = KeySpec(
         name=validate.text(resource, "name", 2, 90, required=True),
         extractable=extractable,
         description=validate.text(resource, "description", 2, 240),
         expiration_date=validate.future_date(resource, "expirationDate", now),
         aliases=check_body_aliases(validate.string_list(resource, "aliases", 5, 90) or []),
         tags=validate.tags(resource),
-        payload=payload, secure=secure)
+        payload=None if secure else validate.base64_field(resource, "payload"),
+        secure=secure)
+    if spec.payload is not None and extractable and len(spec.payload) > STANDARD_MAX_BYTES:
+        raise validate.field_error("payload",
+                                   f"at most {STANDARD_MAX_BYTES:,} bytes of key material")
+    if spec.payload is not None and not extractable:
+        check_root_material(spec.payload)
+    return spec
 
 
 def parse_list_query(state, extractable, key_filter) -> tuple:

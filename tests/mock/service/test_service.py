@@ -63,15 +63,25 @@ def test_a_body_is_judged_before_the_instance_it_is_for(service, fields):
     assert (info.value.status, info.value.code) == (400, "INVALID_FIELD_ERR")
 
 
-def test_rotating_with_wrong_sized_material_is_refused_before_the_key_is_looked_up(service):
+def test_a_name_missing_is_said_before_the_material_is_judged(service):
+    body = envelope({"type": KEY_TYPE, "extractable": False,
+                     "payload": primitives.b64encode(bytes(20))})
     with pytest.raises(KeyProtectError) as info:
-        service.rotate("i", "no-such-key", {"payload": primitives.b64encode(bytes(20))})
-    assert (info.value.status, info.value.code) == (400, "INVALID_FIELD_ERR")
+        service.create_key("i", body)
+    assert info.value.code == "INVALID_FIELD_ERR" and "'name'" in info.value.message
 
 
-def test_deleting_the_default_ring_is_refused_and_leaves_no_instance(service):
+def test_rotating_a_generated_key_with_material_says_it_takes_none_before_its_size(service):
+    key = service.create_key("i", envelope({"type": KEY_TYPE, "name": "made",
+                                            "extractable": False}))
     with pytest.raises(KeyProtectError) as info:
-        service.delete_key_ring("never-seen", "default")
+        service.rotate("i", key["id"], {"payload": primitives.b64encode(bytes(20))})
+    assert "only if key is imported" in info.value.message
+
+
+def test_deleting_the_default_ring_is_refused_first_and_leaves_no_instance(service):
+    with pytest.raises(KeyProtectError) as info:   # before the force query is read
+        service.delete_key_ring("never-seen", "default", force="maybe")
     assert info.value.code == "KEY_RING_RESERVED_ERR"
     assert service.instance_ids() == []
 
