@@ -50,10 +50,12 @@ def port_number(text: str) -> int:
 def parse_grants(pairs: list[str]) -> dict[str, set[str]] | None:
     if not pairs:
         return None
+    from byoklib import protocol
     grants: dict[str, set[str]] = {}
     for pair in pairs:
         token, sep, instance = pair.partition("=")
-        if not sep or not token or not instance:   # not repeated: it may hold a token
+        # not repeated: it may hold a token; "Bearer" alone is no token
+        if not sep or not protocol.bearer_token(token) or not instance:
             raise SystemExit("--grant needs TOKEN=INSTANCE (a bearer token, '=', an "
                              "instance id)")
         grants.setdefault(token, set()).add(instance)

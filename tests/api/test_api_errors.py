@@ -229,6 +229,16 @@ def test_no_bad_input_reaches_the_catch_all(server, api):
 
 # --- strict mode ----------------------------------------------------------------------
 
+@pytest.mark.parametrize("token", ["", "Bearer", "bearer ", "  "])
+def test_a_grant_without_a_token_is_refused_at_start(service, token):
+    from byoklib.__main__ import parse_grants
+    with pytest.raises(ValueError, match="a grant needs a token"):
+        with running_server(service, grants={token: "inst-a"}):
+            pass
+    with pytest.raises(SystemExit, match="--grant needs TOKEN=INSTANCE"):
+        parse_grants([f"{token}=inst-a"])
+
+
 def test_strict_mode_isolates_tokens_and_instances(service):
     grants = {"token-a": "inst-a", "Bearer token-b": {"inst-b", "inst-c"}}
     with running_server(service, grants=grants) as server:

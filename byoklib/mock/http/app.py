@@ -167,5 +167,9 @@ def normalise_grants(grants) -> dict[str, frozenset] | None:
         return None
     normalised = {}
     for token, instances in grants.items():
-        normalised[protocol.bearer_token(token)] = frozenset([instances] if isinstance(instances, str) else instances)
+        token = protocol.bearer_token(token)
+        if not token:
+            raise ValueError("a grant needs a token (not empty, not 'Bearer' alone)")
+        normalised[token] = frozenset([instances] if isinstance(instances, str)
+                                      else instances)
     return normalised
