@@ -36,8 +36,6 @@ import uuid
 
 import pytest
 
-from byoklib import protocol   # wire facts only: nothing of the mock or the client
-
 DEFAULT_TOKEN = "key-protect-test-token"
 MARKER = "key_protect"
 
@@ -79,6 +77,7 @@ class KeyProtectMock:
     @property
     def headers(self) -> dict:
         """The two headers every Key Protect call needs, for a client of your own."""
+        from byoklib import protocol   # here: the plugin loads before a run's coverage starts
         return {protocol.AUTHORIZATION_HEADER: protocol.authorization(self.token),
                 protocol.INSTANCE_HEADER: self.instance_id}
 

@@ -216,8 +216,11 @@ def _gcm_open(material: bytes, iv: bytes, sealed: bytes) -> bytes | None:
         return None
 
 
+_AES_BLOCK_BYTES = algorithms.AES.block_size // 8
+
+
 def _cbc_open(material: bytes, iv: bytes, sealed: bytes) -> bytes | None:
-    if len(iv) != CBC_IV_BYTES or not sealed or len(sealed) % CBC_IV_BYTES:
+    if len(iv) != CBC_IV_BYTES or not sealed or len(sealed) % _AES_BLOCK_BYTES:
         return None
     decryptor = Cipher(algorithms.AES(material), modes.CBC(iv)).decryptor()
     padded = decryptor.update(sealed) + decryptor.finalize()

@@ -31,6 +31,7 @@ from byoklib.mock.keypairs import generate_key_pairs
 from byoklib.protocol import (
     GENERATED_KEY_BYTES,
     IV_BYTES,
+    KEY_MATERIAL_BITS,
     KEY_MATERIAL_BYTES,
     RSAES_OAEP_SHA_256,
     TAG_BYTES,
@@ -266,10 +267,16 @@ def check_algorithm(algorithm, flavor=None) -> None:
     flavor_of(flavor).check_algorithm(algorithm)
 
 
+def _either(sizes) -> str:
+    """(16, 24, 32) -> "16, 24 or 32"."""
+    *first, last = map(str, sizes)
+    return f"{', '.join(first)} or {last}" if first else last
+
+
 def check_root_material(material: bytes) -> None:
     if len(material) not in KEY_MATERIAL_BYTES:
         raise KeyProtectError.of(
             "INVALID_FIELD_ERR",
-            "The field 'payload' must be: key material of 16, 24 or 32 bytes "
-            "(128, 192 or 256 bits)",
+            f"The field 'payload' must be: key material of {_either(KEY_MATERIAL_BYTES)} bytes "
+            f"({_either(KEY_MATERIAL_BITS)} bits)",
             target=("field", "payload"))

@@ -35,11 +35,8 @@ def test_fixed_key_pairs_cycles_through_paths_and_pem(token_key_pairs):
 def test_a_fixed_source_shows_how_many_keys_it_holds_never_a_key():
     pem = TOKEN_KEY_FILES[0].read_bytes()
     source = fixed_key_pairs([pem, TOKEN_KEY_FILES[1]])
-    key = source()
-    shown = repr(source)
-    assert shown == "<key-pair source: 2 fixed keys, cycled>"
-    private = str(key.private_numbers().d)
-    assert private[:20] not in shown and b"PRIVATE" not in shown.encode()
+    source()   # the first key parsed: held as a key object now
+    assert repr(source) == "<key-pair source: 2 fixed keys, cycled>"
 
 
 def test_the_packaged_test_only_keys_pass_the_full_rsa_check(token_key_pairs):
