@@ -1,6 +1,9 @@
 """The layer rules (README, *Layout*), checked over byoklib's import graph (every import
-statement, at module level or inside a function), so the house cannot drift."""
+statement, at module level or inside a function, every import by name and every name taken
+from a package's front door), so the house cannot drift."""
 import ast
+import importlib
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -18,12 +21,25 @@ def module_name(path: Path, root: Path = ROOT) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def within(name: str, *prefixes: str) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
 def imported_name(base: str, name: str) -> str:
-    """The module `from base import name` reaches: a public name of the package
-    (`from byoklib import running_server`, re-exported lazily) is its defining module's."""
+    """The module `from base import name` reaches: a submodule, or for a name a byoklib
+    package hands out (`from byoklib import running_server`, `from byoklib.mock import
+    running_server`, re-exported lazily) the module that defines it."""
+    candidate = f"{base}.{name}"
     if base == "byoklib" and name in byoklib._WHERE:
         return f"byoklib.{byoklib._WHERE[name]}"
-    return f"{base}.{name}"
+    package = ROOT.parent.joinpath(*base.split("."))
+    # a name from a module is that module's; only a package's front door may hand out
+    # another's (its __init__ is light to import, a module such as timing is not)
+    if not within(base, "byoklib") or not package.is_dir() \
+            or importlib.util.find_spec(candidate) is not None:
+        return candidate
+    defined_in = getattr(getattr(importlib.import_module(base), name, None), "__module__", "")
+    return defined_in if within(defined_in, "byoklib") else candidate
 
 
 def imports_of(path: Path, root: Path = ROOT) -> set[str]:
@@ -51,14 +67,13 @@ def imports_of(path: Path, root: Path = ROOT) -> set[str]:
                     (isinstance(called, ast.Name) and called.id in ("import_module",
                                                                   "__import__")):
                 found.add(node.args[0].value)
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                and node.value.id == "byoklib" and node.attr in byoklib._WHERE:
+            found.add(f"byoklib.{byoklib._WHERE[node.attr]}")   # byoklib.running_server
     return found
 
 
 MODULES = {module_name(p): imports_of(p) for p in sorted(ROOT.rglob("*.py"))}
-
-
-def within(name: str, *prefixes: str) -> bool:
-    return any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
 def offending(module: str, *forbidden: str) -> list[str]:
@@ -134,8 +149,11 @@ def test_a_forbidden_import_is_seen(tmp_path):
                      "    from ..mock.service import x\n    import werkzeug.routing\n"
                      "    from byoklib import running_server, KeyProtectService, protocol\n"
                      "    importlib.import_module('byoklib.mock.keypairs')\n"
-                     "    __import__('cheroot.wsgi')\n")
+                     "    __import__('cheroot.wsgi')\n"
+                     "    from .. import mock\n    from ..mock import running_server\n"
+                     "    import byoklib\n    byoklib.measure\n")
     found = imports_of(probe, tmp_path / "byoklib")
     assert {"byoklib.mock.hsm", "byoklib.mock.service.x", "werkzeug.routing",
             "byoklib.mock.http.serving", "byoklib.mock.service", "byoklib.protocol",
-            "byoklib.mock.keypairs", "cheroot.wsgi"} <= found
+            "byoklib.mock.keypairs", "cheroot.wsgi", "byoklib.mock",
+            "byoklib.tutorial.timing"} <= found
