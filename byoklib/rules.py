@@ -30,9 +30,9 @@ from byoklib.errors import (
 
 @dataclass(frozen=True)
 class Rule:
-    """One behaviour of the service. `says` may hold `{low}`, `{high}`, `{default}` (of a
-    `protocol.Bounds`) or `{value}`, filled from the protocol constant named by `value`,
-    so a number lives in protocol.py only. `code`/`status` give the answer of a refusal;
+    """One behaviour of the service. `says`, `situation` and `answer` may hold `{low}`,
+    `{high}`, `{default}` (of a `protocol.Bounds`) or `{value}`, filled from the protocol
+    constant named by `value`, so a number lives in protocol.py only. `code`/`status` give the answer of a refusal;
     `situation`/`answer` make a row of the README's table of the mock's choices."""
     name: str
     says: str

@@ -250,7 +250,7 @@ def wrap_and_unwrap(repeat: int = 5, rounds: int = WRAP_ROUNDS) -> tuple[dict, d
                 raise RuntimeError(f"the mock refused the {name}")
             # the do-nothing server gives the mock's answer back: the same size both ways
             url = bare_servers.enter_context(bare_server(answer=answer.text))
-            bare[name] = url + KEYS_PATH
+            bare[name] = f"{url}/api/v2/keys/{key_id}/actions/{name}"   # the same path
         material, iv = os.urandom(32), os.urandom(protocol.IV_BYTES)
         sealed = AESGCM(material).encrypt(iv, dek, b"bench")
         steps = {"wrap": round_trip(session, actions + "wrap", bodies["wrap"]),

@@ -1,9 +1,10 @@
 """The floors `make bench` compares the mock with: bare keep-alive servers in another
 process (one that does nothing, one that only decrypts an import, one that only keeps busy),
 on Python's http.server or on the mock's own HTTP layer with a few-line app, and the
-cryptography of one import done in-process. Each bare server answers a POST with a body
-of the shape and size of the mock's answer to an import (`IMPORT_ANSWER`), so a round trip
-to it is of the import's size both ways and the client's own import code can read it."""
+cryptography of one import done in-process. A bare server answers a POST with the body
+it is given, by default one of the shape and size of the mock's answer to an import
+(`IMPORT_ANSWER`), so a round trip to it is of the import's size both ways and the
+client's own import code can read it."""
 from __future__ import annotations
 
 import base64
@@ -43,10 +44,10 @@ BARE_SERVER = r"""
 import base64, json, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-# argv[1]: the answer's body. --mock-http: served by the mock's own HTTP layer (cheroot
-# read strictly) instead of http.server, so the difference to the mock is what its
-# service does.
-answer = sys.argv.pop(1).encode()
+# stdin: the answer's body (not an argument: `ps` shows those). --mock-http: served by the
+# mock's own HTTP layer (cheroot read strictly) instead of http.server, so the difference
+# to the mock is what its service does.
+answer = sys.stdin.buffer.read()
 mock_http = sys.argv[1:2] == ["--mock-http"]
 if mock_http:
     del sys.argv[1]
@@ -121,9 +122,11 @@ def bare_server(*work: str, mock_http: bool = False, answer: str = IMPORT_ANSWER
     ("busy", seconds) keeps the CPU busy that long before answering (a diagnostic of the
     import). `mock_http`: served by the mock's HTTP layer instead, with the same work."""
     flag = ["--mock-http"] if mock_http else []
-    process = subprocess.Popen([sys.executable, "-c", BARE_SERVER, answer, *flag, *work],
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-c", BARE_SERVER, *flag, *work],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
+        process.stdin.write(answer)
+        process.stdin.close()
         port = process.stdout.readline().strip()
         if not port.isdigit():
             raise RuntimeError("the bare server did not start")
