@@ -32,9 +32,10 @@ def error_from_response(response: requests.Response, withhold=()) -> KeyProtectE
     `HTTP_<status>`. A body that is not JSON is described, never quoted. byoklib's mock
     adds a `Byoklib-Diagnosis: CODE: sentence` header to some refusals (the import
     doctor); it is kept as `diagnosis` (None when absent, as from the real service).
-    An answer that repeats one of the credentials in `withhold` (the bearer token, an API
-    key), anywhere in its body or headers, keeps only its status and a code that does not
-    hold it: nothing of its text. (Credentials of fewer than 8 characters are test values,
+    An answer that repeats a secret of `withhold` (the bearer token, an API key, key
+    material the request carried) anywhere in its body or headers, whole or any
+    SECRET_PIECE characters of it in any case, keeps only its status and a code that does
+    not hold one: nothing of its text. (Secrets of fewer than 8 characters are test values,
     which any text may hold by chance: "t" would withhold every answer.)
     """
     status = response.status_code
@@ -53,7 +54,7 @@ def error_from_response(response: requests.Response, withhold=()) -> KeyProtectE
                or _describe(response))
     secrets = [secret for secret in withhold if secret and len(secret) >= 8]
     if secrets and _repeats(response, body, secrets):
-        if any(secret in code for secret in secrets):
+        if _holds_a_piece([code], secrets):
             code = f"HTTP_{status}"
         said = f"{code} (the answer repeated a credential: its text is withheld)"
         return KeyProtectError(status, code, said, None, said)
@@ -69,7 +70,21 @@ def _repeats(response: requests.Response, body: dict, secrets: list[str]) -> boo
     to length, so no part of one can slip through a cut."""
     texts = [response.content.decode("utf-8", "replace"), json.dumps(body, ensure_ascii=False)]
     texts += [str(value) for value in response.headers.values()]
-    return any(secret in text for secret in secrets for text in texts)
+    return _holds_a_piece(texts, secrets)
+
+
+SECRET_PIECE = 16   # an echo cut short, or upper-cased, still gives a secret away
+
+
+def _holds_a_piece(texts: list[str], secrets: list[str]) -> bool:
+    texts = [text.lower() for text in texts]
+    for secret in secrets:
+        secret = secret.lower()
+        size = min(len(secret), SECRET_PIECE)
+        pieces = {secret[i:i + size] for i in range(len(secret) - size + 1)}
+        if any(piece in text for text in texts for piece in pieces):
+            return True
+    return False
 
 
 def _bare_401(status: int, error_msg: str | None) -> str | None:

@@ -84,5 +84,17 @@ def base_url(url: str) -> str:
     return url[: -len("/api/v2")] if url.endswith("/api/v2") else url
 
 
+SECRET_FIELDS = ("payload", "plaintext")   # key material, a DEK (base64)
+
+
+def secrets_in(body) -> list[str]:
+    """The key material a request body carries (a plain import's or rotation's `payload`,
+    wrap's `plaintext`), so an error that repeats it can be withheld."""
+    resources = body.get("resources") if isinstance(body, dict) else None
+    objects = [body, *(resources if isinstance(resources, list) else [])]
+    return [value for item in objects if isinstance(item, dict)
+            for name in SECRET_FIELDS if isinstance(value := item.get(name), str)]
+
+
 def without_none(mapping: dict) -> dict:
     return {k: v for k, v in mapping.items() if v is not None}

@@ -29,6 +29,7 @@ from byoklib.errors import KeyProtectError
 
 from .iam import IAM_URL
 from .keyprotect import DEFAULT_URL, KeyProtectClient
+from .transport import shown_url
 
 HASHES = {"SHA256": protocol.RSAES_OAEP_SHA_256, "SHA1": protocol.RSAES_OAEP_SHA_1}
 FAILED = 1
@@ -160,7 +161,7 @@ def run(args: argparse.Namespace, environ=None, out=None, err=None) -> int:
         print(f"FAILED\n{error}", file=err)
         return FAILED
     except requests.RequestException as error:
-        url = _without_userinfo(getattr(error.request, "url", None) or "the service")
+        url = shown_url(getattr(error.request, "url", None) or "the service")
         if error.response is not None:   # it answered: too slowly, or too much
             print(f"FAILED\n{type(error).__name__}: {error} (from {url})", file=err)
         else:
@@ -182,12 +183,6 @@ def run(args: argparse.Namespace, environ=None, out=None, err=None) -> int:
 
 
 _HEADER_VALUE = re.compile(r"[\x20-\x7e]+")
-
-
-def _without_userinfo(url: str) -> str:
-    """The URL as it may be shown: no query, no `user:password@`."""
-    scheme, _, rest = url.split("?")[0].partition("://")
-    return f"{scheme}://{rest.rpartition('@')[2]}" if rest else scheme
 
 
 def connect(args: argparse.Namespace, env) -> KeyProtectClient:

@@ -15,7 +15,7 @@ from byoklib.errors import KeyProtectError
 from byoklib.protocol import JSON
 
 from .answers import UNEXPECTED_RESPONSE, error_from_response, read_json
-from .transport import in_clear_over_the_network, new_session, receive
+from .transport import checked_url, in_clear_over_the_network, new_session, receive
 
 IAM_URL = "https://iam.cloud.ibm.com/identity/token"
 APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
@@ -27,6 +27,7 @@ def iam_token(api_key: str, url: str = IAM_URL, session: requests.Session | None
     Failures raise `KeyProtectError` with IAM's errorCode, without the key."""
     if not api_key:
         raise ValueError("an API key is required")
+    checked_url(url, "the IAM URL")
     if in_clear_over_the_network(url):
         raise ValueError("the IAM URL is plain http to another machine: the API key would "
                          "cross the network in clear (IBM's IAM is https)")

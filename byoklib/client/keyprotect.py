@@ -40,6 +40,7 @@ from .answers import (
 from .iam import IAM_URL, iam_token, token_source
 from .token import ImportToken, prepare_secure_import
 from .transport import (
+    checked_url,
     in_clear_over_the_network,
     mount_retries,
     new_session,
@@ -73,7 +74,7 @@ class KeyProtectClient:
         self.retries = retries
         self.max_retry_wait = max_retry_wait
         self._new_token = None    # set by from_api_key: fetches a fresh IAM token
-        self.url = bodies.base_url(url)
+        self.url = checked_url(bodies.base_url(url))
         if in_clear_over_the_network(self.url):   # a mock elsewhere, or a typo for https
             warnings.warn(f"{self.url} is plain http to another machine: the bearer token "
                           "and what you import cross the network in clear (Key Protect is "
@@ -191,7 +192,8 @@ class KeyProtectClient:
             response = send()
         if not 200 <= response.status_code < 300:
             raise error_from_response(
-                response, withhold=(protocol.bearer_token(self._authorization),))
+                response, withhold=(protocol.bearer_token(self._authorization),
+                                    *bodies.secrets_in(None if body is _NO_BODY else body)))
         return response
 
     def _authorize(self, request: requests.PreparedRequest) -> requests.PreparedRequest:

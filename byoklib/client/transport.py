@@ -29,7 +29,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3 import connection, connectionpool, poolmanager
 from urllib3 import exceptions as urllib3_errors
-from urllib3.exceptions import InvalidHeader
+from urllib3.exceptions import InvalidHeader, LocationParseError
 from urllib3.util import parse_url
 from urllib3.util.retry import Retry
 
@@ -226,6 +226,37 @@ def receive(session, method: str, url: str, *, timeout, **options) -> requests.R
     response._content = b"".join(chunks)   # what requests itself sets when it reads a body
     response._content_consumed = True
     return response
+
+
+def checked_url(url: str, what: str = "the service URL") -> str:
+    """`url` if requests can be sent to it; else ValueError, showing it as `shown_url`
+    does: a URL urllib3 cannot read (a port past 65535), no http(s) scheme or no host,
+    credentials in it (`user:password@`, which would travel in every request's URL and
+    show in its errors: Key Protect and IAM take a token), a query or a fragment."""
+    try:
+        parts = parse_url(url)
+    except LocationParseError:
+        raise ValueError(f"{what} is not a URL: {shown_url(url)}") from None
+    if (parts.scheme or "").lower() not in ("http", "https") or not parts.host:
+        raise ValueError(f"{what} must be https://HOST (http:// for a mock on this "
+                         f"machine): {shown_url(url)}")
+    if parts.auth:
+        raise ValueError(f"{what} holds credentials (user:password@): give the token or "
+                         f"API key as such, not in the URL: {shown_url(url)}")
+    if parts.query is not None or parts.fragment is not None:
+        raise ValueError(f"{what} has a query or a fragment: give the base URL alone: "
+                         f"{shown_url(url)}")
+    return url
+
+
+def shown_url(url: str) -> str:
+    """`url` as a message may show it: no `user:password@`, no query, no fragment."""
+    url = url.split("#")[0].split("?")[0]
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url.rpartition("@")[2]
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def in_clear_over_the_network(url: str) -> bool:

@@ -235,6 +235,28 @@ def test_an_error_that_repeats_the_bearer_token_keeps_none_of_its_text(scripted)
     assert (error.status, error.code) == (400, "BAD_BODY_ERR") and "withheld" in str(error)
 
 
+@pytest.mark.parametrize("echo", [BEARER[:-1], BEARER.upper(), "x" + BEARER[3:] + "y"])
+def test_an_error_that_repeats_most_of_the_bearer_token_keeps_none_of_its_text(scripted, echo):
+    scripted.reply(400, kp_error(400, "BAD_BODY_ERR", f"bad token {echo}"))
+    with KeyProtectClient(scripted.url, "inst-1", BEARER) as client:
+        with pytest.raises(KeyProtectError) as info:
+            client.get_key("k")
+    assert echo not in str(info.value) and "withheld" in str(info.value)
+
+
+def test_an_error_that_repeats_the_key_material_sent_keeps_none_of_its_text(scripted, client):
+    material = bytes(range(32))
+    sent = primitives.b64encode(material)
+    for call in (lambda: client.wrap("k1", material),
+                 lambda: client.import_root_key("k", material),
+                 lambda: client.create_key("s", payload=sent, extractable=True)):
+        scripted.reply(400, kp_error(400, "BAD_BODY_ERR", f"bad request: {sent}"))
+        with pytest.raises(KeyProtectError) as info:
+            call()
+        assert sent not in str(info.value) + repr(vars(info.value))
+        assert "withheld" in str(info.value)
+
+
 def test_an_error_body_far_larger_than_any_error_is_described_not_parsed(client, scripted):
     scripted.reply(400, b"[" * 100_000 + b"]" * 100_000, {"Content-Type": "application/json"})
     with pytest.raises(KeyProtectError) as info:

@@ -654,8 +654,18 @@ def test_a_url_without_its_scheme_is_named_as_such(kp, monkeypatch):
                                 "for a local mock)\n")
 
 
-def test_an_unreachable_url_is_shown_without_its_password(kp, monkeypatch):
-    monkeypatch.setenv("KP_TARGET_ADDR", "http://user:hunter2@127.0.0.1:9")
-    status, _, err = kp("keys")
+def test_an_unreachable_url_is_shown_without_its_query(kp, monkeypatch):
+    monkeypatch.setenv("KP_TARGET_ADDR", "http://127.0.0.1:9")
+    status, _, err = kp("keys", "-i", "inst")
     assert status == 1 and "could not reach http://127.0.0.1:9/api/v2/keys" in err
+
+
+@pytest.mark.parametrize("url", ["http://user:hunter2@127.0.0.1:9",
+                                 "http://user:hunter2@127.0.0.1:99999",
+                                 "http://127.0.0.1:99999/?token=hunter2",
+                                 "http://127.0.0.1:9/?token=hunter2"])
+def test_a_url_with_a_secret_in_it_is_refused_without_showing_it(kp, monkeypatch, url):
+    monkeypatch.setenv("KP_TARGET_ADDR", url)
+    status, _, err = kp("keys")
+    assert status == 1 and "the service URL" in err and "127.0.0.1" in err
     assert "hunter2" not in err

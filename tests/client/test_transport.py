@@ -340,6 +340,25 @@ def test_a_body_read_by_its_length_leaves_the_connection_to_the_next_request(mon
 
 # --- plain http elsewhere -------------------------------------------------------------
 
+@pytest.mark.parametrize("url,says", [
+    ("http://user:pw-secret@127.0.0.1:8080", "holds credentials"),
+    ("http://user:pw-secret@host:99999", "is not a URL"),
+    ("https://kp.example/?token=pw-secret", "query or a fragment"),
+    ("https://kp.example/#pw-secret", "query or a fragment"),
+    ("ftp://kp.example", "must be https://HOST"), ("https://", "must be https://HOST")])
+def test_a_url_requests_should_not_go_to_is_refused_without_its_secret(url, says):
+    for make in (lambda: KeyProtectClient(url, "inst-1", "abc.def"),
+                 lambda: iam_token(SECRET, url=url)):
+        with pytest.raises(ValueError, match=says) as info:
+            make()
+        assert "pw-secret" not in str(info.value)
+
+
+def test_a_url_is_shown_without_credentials_query_or_fragment():
+    assert transport.shown_url("http://u:p@h:1/a@b?q=1#f") == "http://h:1/a@b"
+    assert transport.shown_url("u:p@h:1") == "h:1"
+
+
 @pytest.mark.parametrize("url,in_clear", [
     ("http://127.0.0.1:8080", False), ("http://[::1]:8080", False), ("http://localhost", False),
     ("http://127.5.5.5", False), ("https://us-south.kms.cloud.ibm.com", False),
