@@ -59,8 +59,10 @@ from byoklib.mock.http.framing import (
 log = logging.getLogger("byoklib.mock.http")
 
 # A path goes to the access log with control characters escaped, so a client cannot move
-# the cursor or clear the terminal of a learner running `serve`.
-_CONTROL = str.maketrans({c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))})
+# the cursor or clear the terminal of a learner running `serve`; and a backslash as \\, so
+# no path can pass for an escaped one.
+_CONTROL = str.maketrans({"\\": "\\\\",
+                          **{c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}})
 
 
 @dataclass(frozen=True)

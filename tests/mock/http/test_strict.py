@@ -264,7 +264,8 @@ def test_framing_that_is_not_plain_http_1_1_is_refused(conn, server, framing, bo
 def test_the_access_log_escapes_control_characters(conn, caplog):
     caplog.set_level(logging.INFO, logger="byoklib.mock.http")
     # percent-encoded: raw control characters in a request line are refused before the log
-    status_of(conn, f"GET /api/v2/keys/%1b[2J%1b[31mFAKE%7f~ HTTP/1.1\r\n{HEADERS}\r\n".encode())
+    status_of(conn, f"GET /api/v2/keys/%1b[2J%1b[31mFAKE%7f~\\x0a HTTP/1.1\r\n{HEADERS}\r\n"
+              .encode())
     deadline = time.monotonic() + 5   # the answer leaves before its log line is written
     while not (lines := [r.getMessage() for r in caplog.records if "FAKE" in r.getMessage()]):
         assert time.monotonic() < deadline, "no log line for the request"
@@ -272,6 +273,8 @@ def test_the_access_log_escapes_control_characters(conn, caplog):
     assert all("\x1b" not in line and "\\x1b[2J" in line for line in lines)
     # DEL (0x7f) is a control character too; "~" (0x7e) just below it is printable
     assert all("\x7f" not in line and "FAKE\\x7f~" in line for line in lines)
+    # a backslash is doubled: the path's own "\x0a" cannot pass for an escaped newline
+    assert all(line.endswith("FAKE\\x7f~\\\\x0a 404") for line in lines), lines
 
 
 def test_a_client_resetting_mid_body_leaves_one_log_line_not_a_traceback(server, caplog, capfd):
