@@ -7,7 +7,6 @@ that. So every case here compares with bytes we did not produce.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 
 import pytest
@@ -165,7 +164,7 @@ def test_unwrap_key_material_wycheproof(case, oaep256_key):
     if case["result"] == "valid":
         assert unwrap_key_material(ct, oaep256_key, RSAES_OAEP_SHA_256) == _hex(case, "msg")
     else:
-        with pytest.raises(ValueError):
+        with pytest.raises(UnwrapError):
             unwrap_key_material(ct, oaep256_key, RSAES_OAEP_SHA_256)
 
 
@@ -190,40 +189,12 @@ def _private_key_from_n_e_d(case: dict) -> rsa.RSAPrivateKey:
         iqmp=rsa.rsa_crt_iqmp(p, q), public_numbers=rsa.RSAPublicNumbers(e, n)).private_key()
 
 
-def _mgf1_sha1(seed: bytes, length: int) -> bytes:
-    out = b""
-    for counter in range((length + 19) // 20):
-        out += hashlib.sha1(seed + counter.to_bytes(4, "big")).digest()
-    return out[:length]
-
-
-def _oaep_sha1_encrypt_with_seed(n: int, e: int, message: bytes, seed: bytes) -> bytes:
-    """EME-OAEP encoding (RFC 8017, 7.1.1) with the vector's fixed seed, then RSAEP.
-    cryptography takes no seed, so this is the only way to reproduce the ciphertext."""
-    k = (n.bit_length() + 7) // 8
-    h_len = 20
-    l_hash = hashlib.sha1(b"").digest()
-    ps = b"\x00" * (k - len(message) - 2 * h_len - 2)
-    db = l_hash + ps + b"\x01" + message
-    masked_db = bytes(a ^ b for a, b in zip(db, _mgf1_sha1(seed, k - h_len - 1)))
-    masked_seed = bytes(a ^ b for a, b in zip(seed, _mgf1_sha1(masked_db, h_len)))
-    em = b"\x00" + masked_seed + masked_db
-    return pow(int.from_bytes(em, "big"), e, n).to_bytes(k, "big")
-
-
 @pytest.mark.parametrize("case", OAEP1["tests"], ids=[t["id"] for t in OAEP1["tests"]])
 def test_unwrap_key_material_pkcs1_sha1_examples(case):
     key = _private_key_from_n_e_d(case)
     assert unwrap_key_material(_hex(case, "ct"), key, RSAES_OAEP_SHA_1) == _hex(case, "msg")
     with pytest.raises(UnwrapError):  # and not under Key Protect's SHA-256
         unwrap_key_material(_hex(case, "ct"), key, RSAES_OAEP_SHA_256)
-
-
-@pytest.mark.parametrize("case", OAEP1["tests"], ids=[t["id"] for t in OAEP1["tests"]])
-def test_oaep_encoding_with_the_published_seed_gives_the_published_ciphertext(case):
-    n, e = int(case["n"], 16), int(case["e"], 16)
-    got = _oaep_sha1_encrypt_with_seed(n, e, _hex(case, "msg"), _hex(case, "seed"))
-    assert got == _hex(case, "ct")
 
 
 def test_vector_files_stay_small():

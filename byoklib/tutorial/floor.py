@@ -148,7 +148,10 @@ def round_trip(session: requests.Session, url: str, body: bytes):
 def bare_round_trip(body: bytes, repeat: int) -> float:
     """Median seconds of one keep-alive POST of `body` to the do-nothing server."""
     with bare_server() as url, new_session() as session:
-        return median_seconds(round_trip(session, url + KEYS_PATH, body), repeat, warmup=3)
+        post = round_trip(session, url + KEYS_PATH, body)
+        if post().text != IMPORT_ANSWER:   # what is timed must be a round trip answered
+            raise RuntimeError("the bare server did not answer")
+        return median_seconds(post, repeat, warmup=3)
 
 
 def crypto_step():

@@ -153,10 +153,14 @@ def test_wrap_unwrap_with_aad(api):
     body = {"ciphertext": wrapped["ciphertext"], "aad": ["a", "b"]}
     unwrapped = api.action(key["id"], "unwrap", body).json()
     assert unwrapped["plaintext"] == dek and "rewrappedKeyVersion" not in unwrapped
-    for aad in (None, ["a"], ["b", "a"], ["a", "c"]):
+    for aad in (None, ["a"], ["b", "a"], ["a", "c"], ["a,b"], ["ab"], ["a", "b", ""]):
         response = api.action(key["id"], "unwrap", {"ciphertext": wrapped["ciphertext"],
                                                      "aad": aad})
-        assert reason(response) == (422, "UNPROCESSABLE_CIPHERTEXT_ERR")
+        assert reason(response) == (422, "UNPROCESSABLE_CIPHERTEXT_ERR"), aad
+    joined = api.action(key["id"], "wrap", {"plaintext": dek, "aad": ["a,b"]}).json()
+    assert reason(api.action(key["id"], "unwrap", {"ciphertext": joined["ciphertext"],
+                                                   "aad": ["a", "b"]})) == \
+        (422, "UNPROCESSABLE_CIPHERTEXT_ERR")   # the list is bound, not its joined text
 
 
 def test_foreign_or_corrupted_ciphertext_is_422(api):

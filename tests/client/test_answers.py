@@ -287,12 +287,21 @@ def test_resources_that_are_not_a_list_of_objects_are_an_unexpected_response(cli
     assert info.value.code == "UNEXPECTED_RESPONSE"
 
 
+def test_a_header_that_repeats_the_token_is_withheld_too(scripted):
+    scripted.reply(400, kp_error(400, "INCORRECT_NONCE_IV_ERR", "no"),
+                   {"Byoklib-Diagnosis": f"NONCE_AS_TEXT: sent with Bearer {BEARER}"})
+    with KeyProtectClient(scripted.url, "inst-1", BEARER) as client:
+        with pytest.raises(KeyProtectError) as info:
+            client.create_key("n")
+    assert BEARER not in str(info.value) + repr(vars(info.value))
+    assert "withheld" in str(info.value) and info.value.diagnosis is None
+
+
 def test_an_escaped_echo_of_the_token_is_withheld_too(scripted):
-    escaped = BEARER.replace(".", "\\u002e")
-    scripted.reply(401, json.dumps({"errorCode": "BXNIM0415E",
-                                    "errorMessage": f"bad token {escaped}"}).replace(
-                                        "\\\\u002e", "\\u002e").encode(),
-                   {"Content-Type": "application/json"})
+    # every character a \u escape: the body as sent holds no piece of it, the parsed one does
+    escaped = "".join(f"\\u{ord(c):04x}" for c in BEARER)
+    scripted.reply(401, f'{{"errorCode": "BXNIM0415E", "errorMessage": "bad token {escaped}"}}'
+                   .encode(), {"Content-Type": "application/json"})
     with KeyProtectClient(scripted.url, "inst-1", BEARER) as client:
         with pytest.raises(KeyProtectError) as info:
             client.get_key("k")

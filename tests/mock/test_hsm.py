@@ -30,7 +30,8 @@ def test_open_secure_import_returns_material(hsm):
 
 @pytest.mark.parametrize("damage,code", [
     ("tag", "INCORRECT_NONCE_IV_ERR"), ("iv", "INCORRECT_NONCE_IV_ERR"),
-    ("nonce", "INCORRECT_NONCE_ERR"), ("payload", "UNPROCESSABLE_PAYLOAD_ERR"),
+    ("nonce", "INCORRECT_NONCE_ERR"), ("last-nonce-byte", "INCORRECT_NONCE_ERR"),
+    ("payload", "UNPROCESSABLE_PAYLOAD_ERR"),
     ("sha1", "INVALID_FIELD_ERR"), ("size", "INVALID_FIELD_ERR"),
 ])
 def test_open_secure_import_failures(hsm, damage, code):
@@ -44,6 +45,8 @@ def test_open_secure_import_failures(hsm, damage, code):
         iv = bytes(12)
     elif damage == "nonce":
         expected = bytes(12)
+    elif damage == "last-nonce-byte":   # the whole nonce is compared, to its last byte
+        expected = nonce[:-1] + bytes([nonce[-1] ^ 1])
     elif damage == "payload":
         payload = payload[:-1] + bytes([payload[-1] ^ 1])
     elif damage == "sha1":
@@ -53,6 +56,23 @@ def test_open_secure_import_failures(hsm, damage, code):
     with pytest.raises(KeyProtectError) as info:
         hsm.open_secure_import(handle, payload, encrypted_nonce, iv, expected, algorithm)
     assert info.value.code == code and info.value.status == 400
+
+
+def test_the_nonce_is_compared_in_constant_time(hsm, monkeypatch):
+    # white-box: what the rule import.constant_time says, the code does
+    from byoklib.mock import hsm as hsm_module
+    compared, real = [], hsm_module.hmac.compare_digest
+
+    def compare_digest(a, b):
+        compared.append((bytes(a), bytes(b)))
+        return real(a, b)
+
+    monkeypatch.setattr(hsm_module.hmac, "compare_digest", compare_digest)
+    handle = hsm.new_transport_key()
+    material, nonce = primitives.generate_key_material(), bytes(range(12))
+    hsm.open_secure_import(handle, *sealed_import(hsm, handle, material, nonce), nonce,
+                           "RSAES_OAEP_SHA_256")
+    assert compared == [(nonce, nonce)]
 
 
 def test_an_import_whose_token_was_replaced_meanwhile_is_refused_not_crashed(hsm):

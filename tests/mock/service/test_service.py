@@ -86,6 +86,18 @@ def test_deleting_the_default_ring_is_refused_first_and_leaves_no_instance(servi
     assert service.instance_ids() == []
 
 
+def test_a_purged_keys_material_leaves_the_hsm(service, clock):
+    key = service.create_key("i", envelope({"type": KEY_TYPE, "name": "gone",
+                                            "extractable": False}))
+    service.rotate("i", key["id"])                        # two versions, two materials
+    service.delete_key("i", key["id"])
+    materials = vars(service.hsm)["_materials"]           # white-box: the HSM's table
+    held = len(materials)
+    clock.advance(hours=4, seconds=1)
+    service.purge_key("i", key["id"])
+    assert len(materials) == held - 2
+
+
 def test_replacing_a_token_keeps_only_the_last_replaced_key_for_the_doctor(service):
     service.create_import_token("i")
     first = service._instances["i"].token.transport_key
