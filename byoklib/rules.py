@@ -32,8 +32,9 @@ from byoklib.errors import (
 class Rule:
     """One behaviour of the service. `says`, `situation` and `answer` may hold `{low}`,
     `{high}`, `{default}` (of a `protocol.Bounds`) or `{value}`, filled from the protocol
-    constant named by `value`, so a number lives in protocol.py only. `code`/`status` give the answer of a refusal;
-    `situation`/`answer` make a row of the README's table of the mock's choices."""
+    constant named by `value`, so a number lives in protocol.py only. `code`/`status` give
+    the answer of a refusal; `situation`/`answer` make a row of the README's table of the
+    mock's choices."""
     name: str
     says: str
     source: Source

@@ -17,11 +17,12 @@ python-pkcs11 (a maintained binding; this module only does the chores around it)
   a python-pkcs11 exception.
 
 SoftHSM 2.6.1 facts the notebook shows (measured with it, and read in its source,
-https://github.com/opendnssec/SoftHSMv2/blob/2.6.1/src/lib/SoftHSM.cpp): `MechParamCheckRSAPKCSOAEP` accepts only hashAlg
-CKM_SHA_1 with CKG_MGF1_SHA1, anything else is CKR_ARGUMENTS_BAD; and
-`C_GetMechanismInfo(CKM_AES_GCM)` ORs ENCRYPT|DECRYPT into the caller's `flags` without
-clearing it first, so the other bits of that one answer are whatever the caller's memory
-held (python-pkcs11 passes an uninitialised struct): only those two bits are read here.
+https://github.com/opendnssec/SoftHSMv2/blob/2.6.1/src/lib/SoftHSM.cpp):
+`MechParamCheckRSAPKCSOAEP` accepts only hashAlg CKM_SHA_1 with CKG_MGF1_SHA1, anything
+else is CKR_ARGUMENTS_BAD; and `C_GetMechanismInfo(CKM_AES_GCM)` ORs ENCRYPT|DECRYPT into
+the caller's `flags` without clearing it first, so the other bits of that one answer are
+whatever the caller's memory held (python-pkcs11 passes an uninitialised struct): only
+those two bits are read here.
 """
 from __future__ import annotations
 

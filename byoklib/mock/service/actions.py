@@ -171,8 +171,8 @@ class Actions(ServiceCore):
 
     def _root_key(self, instance: Instance, key_id: str, allowed: tuple,
                   action: str) -> KeyRecord:
-        """A live root key whose state permits `action` (the state table of IBM's key-states page:
-        https://cloud.ibm.com/docs/key-protect?topic=key-protect-key-states)."""
+        """A live root key whose state permits `action` (the state table of IBM's
+        key-states page: https://cloud.ibm.com/docs/key-protect?topic=key-protect-key-states)."""
         key = self._live_key(instance, key_id)
         if key.extractable:
             raise KeyProtectError.of("KEY_ROOT_REQ_ERR")
